@@ -1,0 +1,104 @@
+"""The exception hierarchy: everything binderfed raises on purpose is a `BinderFedError`.
+
+No exception text ever carries a token: messages are built from hub URLs, status codes
+and the hub's own log lines, never from request URLs with query strings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from .events import BuildEvent
+
+
+class BinderFedError(Exception):
+    """Base class of every error binderfed raises on purpose."""
+
+
+class SpecError(BinderFedError, ValueError):
+    """A spec, repository URL or Binder link that cannot be used; raised before any request."""
+
+
+class HubError(BinderFedError):
+    """Something went wrong talking to a hub (or to a session's Jupyter server)."""
+
+    def __init__(
+        self, message: str, *, hub: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hub = hub
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hub})" if self.hub else self.message
+
+
+class HubUnavailable(HubError):
+    """The hub could not be reached or answered with a 5xx or with HTML where JSON was expected."""
+
+
+class ProtocolError(HubUnavailable):
+    """The hub answered, but not in BinderHub's wire format (bad JSON, oversized event, ...)."""
+
+
+class RateLimited(HubError):
+    """The hub refused the request under its rate limit (HTTP 429 or a `failed` event with 429)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hub: str | None = None,
+        limit: int | None = None,
+        reset: datetime | None = None,
+    ) -> None:
+        super().__init__(message, hub=hub, status_code=429)
+        self.limit = limit
+        self.reset = reset
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.reset is not None:
+            text += f"; resets at {self.reset.isoformat(timespec='seconds')}"
+        return text
+
+
+class BuildFailed(HubError):
+    """The build stream ended with a `failed` event."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hub: str | None = None,
+        status_code: int | None = None,
+        log: Sequence[str] = (),
+        event: BuildEvent | None = None,
+    ) -> None:
+        super().__init__(message, hub=hub, status_code=status_code)
+        #: the `failed` event itself, when the stream sent one
+        self.event = event
+        #: the last log lines of the build, oldest first, for showing why it failed
+        self.log: tuple[str, ...] = tuple(log)
+
+    @property
+    def retryable(self) -> bool:
+        """A 5xx is the hub's fault and may pass on a retry; anything else will fail again."""
+        return self.status_code is not None and self.status_code >= 500
+
+
+class StreamTimeout(HubError):
+    """The build stream sent nothing for too long, or ran past its total deadline."""
+
+
+class StreamClosed(HubError):
+    """The build stream ended before a `ready` or `failed` event."""
+
+
+class SessionError(HubError):
+    """A launched session's Jupyter server refused or failed a request."""

@@ -1,0 +1,312 @@
+"""A launched Binder session: its Jupyter server's URL and token, its status, its shutdown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Self
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import SecretStr
+
+from . import _redact
+from ._core import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    endpoint,
+    hub_root,
+    parse_json_answer,
+    transport_error,
+    validate,
+)
+from ._errors import HubError, HubUnavailable, ProtocolError, SessionError
+from ._models import SessionStatus
+
+if TYPE_CHECKING:
+    import types
+
+    from .events import BuildEvent
+    from .spec import Spec
+
+_redact.install()
+
+__all__ = ["AsyncSession", "Session"]
+
+# a server that is already gone answers through the hub's proxy with one of these
+_GONE_STATUSES = frozenset({404, 424, 502, 503})
+
+
+class _SessionBase:
+    """What sync and async sessions share: identity, URLs, and a repr without the token."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | SecretStr,
+        *,
+        hub: str | None = None,
+        image: str | None = None,
+        spec: Spec | None = None,
+        urlpath: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.url = hub_root(url)
+        self.token = token if isinstance(token, SecretStr) else SecretStr(token)
+        self.hub = hub
+        self.image = image
+        self.spec = spec
+        self.urlpath = urlpath
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.stopped = False
+
+    def __repr__(self) -> str:
+        spec = f", spec={str(self.spec)!r}" if self.spec is not None else ""
+        return f"{type(self).__name__}(url={self.url!r}, token='**********'{spec})"
+
+    def browser_url(self, path: str | None = None, *, with_token: bool = True) -> str:
+        """The URL to open in a browser, at `path` (default: the launch's `urlpath`).
+
+        It carries the token (that is what lets a browser in), so treat it as a secret.
+        """
+        target = (path if path is not None else self.urlpath or "").lstrip("/")
+        url = self.url + quote(target, safe="/?=&%:@")
+        if not with_token:
+            return url
+        separator = "&" if "?" in url else "?"
+        return url + separator + urlencode({"token": self.token.get_secret_value()})
+
+    def _api(self, path: str) -> str:
+        return endpoint(self.url, path)
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"token {self.token.get_secret_value()}",
+            "User-Agent": USER_AGENT,
+        }
+
+    def _status_from(self, response: httpx.Response) -> SessionStatus:
+        if response.status_code in {401, 403}:
+            msg = f"session status: the server refused the token (HTTP {response.status_code})"
+            raise SessionError(msg, hub=self.url, status_code=response.status_code)
+        try:
+            data = parse_json_answer(
+                self.url, "session status", response.status_code, response.headers, response.content
+            )
+        except (HubUnavailable, ProtocolError):
+            raise
+        except HubError as exc:
+            raise SessionError(exc.message, hub=self.url, status_code=exc.status_code) from None
+        return validate(self.url, "session status", SessionStatus, data)
+
+    def _shutdown_done(self, response: httpx.Response | None) -> bool:
+        """True if this request stopped the server, False if it was gone already."""
+        self.stopped = True
+        if response is None or response.status_code in _GONE_STATUSES:
+            return False
+        if response.status_code in {401, 403}:
+            self.stopped = False
+            msg = f"session shutdown: the server refused the token (HTTP {response.status_code})"
+            raise SessionError(msg, hub=self.url, status_code=response.status_code)
+        if not response.is_success:
+            self.stopped = False
+            msg = f"session shutdown: the server answered HTTP {response.status_code}"
+            raise SessionError(msg, hub=self.url, status_code=response.status_code)
+        return True
+
+    @classmethod
+    def _ready_args(cls, hub: str, event: BuildEvent) -> tuple[str, SecretStr]:
+        if not event.url or event.token is None:
+            msg = "launch: the `ready` event carries no session url and token (a build-only hub?)"
+            raise ProtocolError(msg, hub=hub)
+        return event.url, event.token
+
+
+class Session(_SessionBase):
+    """A running session. As a context manager it always shuts the server down on exit.
+
+    >>> with hub.launch("gh/binder-examples/requirements/HEAD") as session:
+    ...     session.status().kernels
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | SecretStr,
+        *,
+        hub: str | None = None,
+        image: str | None = None,
+        spec: Spec | None = None,
+        urlpath: str | None = None,
+        client: httpx.Client | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(
+            url, token, hub=hub, image=image, spec=spec, urlpath=urlpath, timeout=timeout
+        )
+        self._client = client
+        self._owns_client = client is None
+
+    @classmethod
+    def from_ready(
+        cls,
+        hub: str,
+        event: BuildEvent,
+        *,
+        spec: Spec | None = None,
+        urlpath: str | None = None,
+        client: httpx.Client | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> Session:
+        url, token = cls._ready_args(hub, event)
+        return cls(
+            url,
+            token,
+            hub=hub,
+            image=event.image or event.image_name,
+            spec=spec,
+            urlpath=urlpath,
+            client=client,
+            timeout=timeout,
+        )
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout)
+        return self._client
+
+    def status(self) -> SessionStatus:
+        """The Jupyter server's own record: started, last activity, kernels, connections."""
+        try:
+            response = self.client.get(
+                self._api("api/status"), headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, "session status", exc) from None
+        return self._status_from(response)
+
+    def shutdown(self) -> bool:
+        """Stop the server. Returns False if it was already gone; safe to call twice."""
+        if self.stopped:
+            return False
+        try:
+            response: httpx.Response | None = self.client.post(
+                self._api("api/shutdown"), headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError:
+            response = None
+        stopped_now = self._shutdown_done(response)  # raises if the server refused
+        self.close()
+        return stopped_now
+
+    def close(self) -> None:
+        """Close the HTTP connection pool this session made for itself (not the server)."""
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        try:
+            self.shutdown()
+        finally:
+            self.close()
+
+
+class AsyncSession(_SessionBase):
+    """The async twin of `Session`."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | SecretStr,
+        *,
+        hub: str | None = None,
+        image: str | None = None,
+        spec: Spec | None = None,
+        urlpath: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(
+            url, token, hub=hub, image=image, spec=spec, urlpath=urlpath, timeout=timeout
+        )
+        self._client = client
+        self._owns_client = client is None
+
+    @classmethod
+    def from_ready(
+        cls,
+        hub: str,
+        event: BuildEvent,
+        *,
+        spec: Spec | None = None,
+        urlpath: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> AsyncSession:
+        url, token = cls._ready_args(hub, event)
+        return cls(
+            url,
+            token,
+            hub=hub,
+            image=event.image or event.image_name,
+            spec=spec,
+            urlpath=urlpath,
+            client=client,
+            timeout=timeout,
+        )
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+        return self._client
+
+    async def status(self) -> SessionStatus:
+        try:
+            response = await self.client.get(
+                self._api("api/status"), headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, "session status", exc) from None
+        return self._status_from(response)
+
+    async def shutdown(self) -> bool:
+        if self.stopped:
+            return False
+        try:
+            response: httpx.Response | None = await self.client.post(
+                self._api("api/shutdown"), headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError:
+            response = None
+        stopped_now = self._shutdown_done(response)
+        await self.aclose()
+        return stopped_now
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        try:
+            await self.shutdown()
+        finally:
+            await self.aclose()

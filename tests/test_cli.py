@@ -1,0 +1,126 @@
+"""The `binderfed` command: in-process for speed, plus one real subprocess run."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from conftest import free_port
+
+from binderfed_sdk.cli import main
+
+if TYPE_CHECKING:
+    from wirehub import WireHub
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_link_formats() -> None:
+    code, out, _ = run("link", "https://github.com/binder-examples/requirements")
+    assert code == 0
+    assert "https://mybinder.org/v2/gh/binder-examples/requirements/HEAD" in out
+    assert "[![Binder](https://mybinder.org/badge_logo.svg)]" in out
+    assert ".. image:: https://mybinder.org/badge_logo.svg" in out
+    code, out, _ = run("link", "gh/u/r/main", "--urlpath", "lab", "--format", "url")
+    assert (code, out) == (0, "https://mybinder.org/v2/gh/u/r/main?urlpath=lab\n")
+    code, out, _ = run("link", "gh/u/r/main", "--json", "--hub", "https://hub.example.org/")
+    data = json.loads(out)
+    assert data["url"] == "https://hub.example.org/v2/gh/u/r/main"
+    assert set(data["badges"]) == {"markdown", "rst", "html"}
+
+
+def test_link_from_a_binder_link_keeps_its_urlpath() -> None:
+    link = "https://mybinder.org/v2/gh/u/r/main?urlpath=lab/tree/a.ipynb"
+    code, out, _ = run("link", link, "--format", "url")
+    assert (code, out) == (0, link + "\n")
+
+
+def test_bad_spec_is_usage_error_without_traceback() -> None:
+    code, out, err = run("link", "gh/u/../main")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("binderfed: error:")
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_command_is_usage() -> None:
+    code, _, err = run("frobnicate")
+    assert code == 2
+    assert "invalid choice" in err
+
+
+def test_build_json_lines(wirehub: WireHub) -> None:
+    code, out, _ = run("build", "gh/someone/fixture/HEAD", "--hub", wirehub.url, "--json")
+    assert code == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["phase"] == "waiting"
+    assert events[-1]["phase"] == "ready"
+    assert events[-1]["token"] == "**********"
+    assert wirehub.tokens[-1] not in out
+    assert all("elapsed" in e for e in events)
+    assert any("imageName" in e for e in events)
+
+
+def test_launch_masks_token_unless_asked(wirehub: WireHub) -> None:
+    code, out, err = run("launch", "gh/someone/fixture/HEAD", "--hub", wirehub.url)
+    assert code == 0
+    assert wirehub.tokens[-1] not in out + err
+    assert "token     **********" in out
+    code, out, _ = run("launch", "gh/someone/instant/HEAD", "--hub", wirehub.url, "--show-token")
+    assert code == 0
+    assert f"token={wirehub.tokens[-1]}" in out
+    code, out, _ = run("launch", "gh/someone/fixture/HEAD", "--hub", wirehub.url, "--json")
+    summary = json.loads(out.splitlines()[-1])["session"]
+    assert summary["token"] == "**********"
+    assert wirehub.tokens[-1] not in out
+
+
+def test_failed_build_exit_code_and_log(wirehub: WireHub) -> None:
+    code, _, err = run("build", "gh/someone/failed-build/HEAD", "--hub", wirehub.url)
+    assert code == 1
+    assert "Build failed" in err
+    assert "last log lines" in err
+    assert "Traceback" not in err
+    code, out, _ = run("launch", "gh/someone/failed-403/HEAD", "--hub", wirehub.url, "--json")
+    assert code == 1
+    report = json.loads(out.splitlines()[-1])
+    assert (report["error"], report["status_code"]) == ("BuildFailed", 403)
+
+
+def test_unreachable_hub_exit_code() -> None:
+    url = f"http://127.0.0.1:{free_port()}/"
+    code, _, err = run("hub", url)
+    assert code == 3
+    assert "cannot reach" in err
+    code, _, _ = run("build", "gh/u/r/HEAD", "--hub", url)
+    assert code == 3
+
+
+def test_hub_command(wirehub: WireHub) -> None:
+    code, out, _ = run("hub", wirehub.url)
+    assert code == 0
+    assert "healthy   yes" in out
+    assert "pods 3/100" in out
+    wirehub.health_status = 503
+    code, out, _ = run("hub", wirehub.url, "--json")
+    assert code == 3
+    assert json.loads(out)["health"]["ok"] is False
+
+
+def test_console_script_runs_as_a_process(wirehub: WireHub) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "binderfed_sdk", "launch", "gh/someone/fixture/HEAD",
+         "--hub", wirehub.url, "--shutdown"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "[ready" in result.stderr  # one line per event when not on a terminal
+    assert wirehub.tokens[-1] not in result.stdout + result.stderr
