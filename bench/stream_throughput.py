@@ -1,7 +1,8 @@
 """Stream throughput: typed SDK events/s against raw httpx-sse iteration of the same stream.
 
-A WireHub on 127.0.0.1 sends N `building` events and a `ready` as fast as it can. Three
-readers take turns on the same stream, ROUNDS times, and the best round of each is kept:
+A WireHub on 127.0.0.1, in its own process, sends N `building` events and a `ready` as fast
+as it can. Three readers take turns on the same stream, ROUNDS times; the best round of each
+is kept:
 
 - raw:        httpx-sse's `iter_sse()`, touching `sse.data` (framing only, no JSON)
 - raw+json:   the same plus `json.loads(sse.data)`, the least any real consumer does
@@ -17,15 +18,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
-
-import httpx
-from httpx_sse import connect_sse
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from typing import TYPE_CHECKING
 
-from wirehub import WireHub
+import httpx
+from _server import wirehub_process
+from httpx_sse import connect_sse
 
 from binderfed_sdk import BinderHub, StreamLimits
 
@@ -65,13 +62,13 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     spec = f"gh/bench/flood-{n}/HEAD"
-    with WireHub(hold_open=0.0) as server:
-        server.rate_limit = server.rate_remaining = 10**9
-        url = server.url + "build/" + spec
+    with wirehub_process() as server:
+        server_url = server.url
+        url = server_url + "build/" + spec
         readers: dict[str, Callable[[], int]] = {
             "raw": lambda: raw(url, decode=False),
             "raw+json": lambda: raw(url, decode=True),
-            "sdk": lambda: sdk(server.url, spec),
+            "sdk": lambda: sdk(server_url, spec),
         }
         best: dict[str, float] = {}
         for _ in range(rounds):

@@ -336,11 +336,15 @@ class BuildStreamCore:
         """Parse one SSE message's data; returns the event or raises what ends the stream.
 
         A message with no data is not dispatched, as in browsers' EventSource.
-        This runs once per event: it is kept lean (raw messages in the log, one phase test).
+        This runs once per event, so it is kept lean: the validator is called directly,
+        raw messages go to the log, and the phase is tested once.
         """
         if not data:
             return None
-        event = parse_event(self.hub, data)
+        try:
+            event: BuildEvent = _validate_event_json(data)
+        except ValidationError:
+            event = parse_event_leniently(self.hub, data)
         if event.message:
             self.log.append(event.message)
         if event.phase in TERMINAL_PHASES:
@@ -377,12 +381,20 @@ class BuildStreamCore:
             raise StreamClosed(msg, hub=self.hub)
 
 
+_validate_event_json = BuildEvent.__pydantic_validator__.validate_json
+
+
 def parse_event(hub: str, data: str) -> BuildEvent:
+    """One event from an SSE message's data; `ProtocolError` if it cannot be one."""
     try:
-        return BuildEvent.model_validate_json(data)
+        event: BuildEvent = _validate_event_json(data)
     except ValidationError:
-        pass
-    # the slow path: only hostile or unusual messages get here
+        return parse_event_leniently(hub, data)
+    return event
+
+
+def parse_event_leniently(hub: str, data: str) -> BuildEvent:
+    """The slow path: only hostile or unusual messages get here."""
     # error texts give sizes and positions, never the data: it may hold a token
     try:
         raw = json.loads(data)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from wirehub import FIXTURE_BYTES, FIXTURE_PATH, WireHub, fixture_events, make_jwt
+from wirehub import FIXTURE_BYTES, FIXTURE_PATH, WireHub, fixture_events, flood_event, make_jwt
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -36,8 +36,13 @@ def client(hub: WireHub) -> Iterator[httpx.Client]:
 def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """The server thread must not log errors (tracebacks of broken handlers)."""
     caplog.set_level(logging.WARNING, logger="tornado")
+    caplog.set_level(logging.WARNING, logger="asyncio")
     yield
-    errors = [r for r in caplog.records if r.name.startswith("tornado") and r.levelno >= 40]
+    errors = [
+        r
+        for r in caplog.records
+        if r.name.startswith(("tornado", "asyncio")) and r.levelno >= logging.ERROR
+    ]
     assert not errors, [r.getMessage() for r in errors]
 
 
@@ -400,6 +405,9 @@ def test_odd_streams(hub: WireHub, client: httpx.Client) -> None:
         "phase": "building",
         "message": "Step 1/2000 : RUN pip install --no-cache-dir -r requirements.txt\n",
     }
+    assert [f"{line}\n\n".encode() for line in data[:-1]] == [
+        flood_event(i, 2000) for i in range(1, 2001)
+    ]
     assert json.loads(data[-1][6:])["phase"] == "ready"
 
 
@@ -436,7 +444,9 @@ def test_stop_with_open_streams_is_bounded() -> None:
     hub.start()
     port = hub.port
     sockets = []
-    for scenario in ("silent", "fixture", "keepalive-only"):
+    # flood-* and huge-line: the client does not read, so the server's writes are stuck
+    scenarios = ("silent", "fixture", "keepalive-only", "flood-100000", "huge-line")
+    for scenario in scenarios:
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         sock.sendall(
             f"GET /build/gh/u/{scenario}/HEAD HTTP/1.1\r\nHost: x\r\n"
@@ -447,7 +457,7 @@ def test_stop_with_open_streams_is_bounded() -> None:
     # an idle keep-alive connection too
     idle = httpx.Client(base_url=hub.url)
     assert idle.get("versions").status_code == 200
-    assert wait_for(lambda: hub.open_streams == 3)
+    assert wait_for(lambda: hub.open_streams == len(scenarios))
 
     start = time.monotonic()
     hub.stop()
@@ -455,9 +465,9 @@ def test_stop_with_open_streams_is_bounded() -> None:
     assert not any(t.name == "wirehub-ioloop" for t in threading.enumerate())
     for sock in sockets:  # the server closed them: reads reach EOF
         sock.settimeout(2)
-        while sock.recv(65536):
-            pass
-        sock.close()
+        with sock:
+            while sock.recv(1 << 20):
+                pass
     idle.close()
     with pytest.raises(OSError, match=r"refused|Errno"):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
