@@ -21,41 +21,48 @@ if TYPE_CHECKING:
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 _CHILD = """
-import json, sys
+import contextlib, json, sys
 sys.path.insert(0, {tests!r})
 from wirehub import WireHub
-with WireHub(hold_open=0.0) as hub:
-    hub.rate_limit = hub.rate_remaining = 10**9
-    print(hub.url, flush=True)
+delays = {delays!r}
+with contextlib.ExitStack() as stack:
+    hubs = [stack.enter_context(WireHub(name=f"m{{i}}", hold_open=0.0)) for i in range(len(delays))]
+    for hub, delay in zip(hubs, delays):
+        hub.rate_limit = hub.rate_remaining = 10**9
+        hub.delay = delay
+    print(json.dumps([hub.url for hub in hubs]), flush=True)
     sys.stdin.read()  # until the parent closes our stdin
-    print(json.dumps(hub.flush_times), flush=True)
+    print(json.dumps(hubs[0].flush_times), flush=True)
 """
 
 
 @dataclass
 class ServerProcess:
-    url: str
+    urls: list[str]
     #: perf_counter() after each flushed event of `slow-*` / `tick-*` streams; set on exit
     flush_times: list[float] = field(default_factory=list)
 
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
 
 @contextlib.contextmanager
-def wirehub_process() -> Iterator[ServerProcess]:
-    """Yields a WireHub running in its own process; stops it by PID on exit."""
+def wirehub_process(delays: list[float] | None = None) -> Iterator[ServerProcess]:
+    """Yields WireHubs (one per entry of `delays`, each answering after that many seconds)
+    running in a process of their own; stops it by PID on exit."""
+    source = _CHILD.format(tests=str(TESTS), delays=delays or [0.0])
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(tests=str(TESTS))],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", source], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert child.stdin is not None
     assert child.stdout is not None
     try:
-        url = child.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            msg = f"WireHub child did not start (said {url!r})"
+        first = child.stdout.readline().strip()
+        if not first.startswith("["):
+            msg = f"WireHub child did not start (said {first!r})"
             raise RuntimeError(msg)
-        server = ServerProcess(url)
+        server = ServerProcess(json.loads(first))
         yield server
         child.stdin.close()
         server.flush_times = json.loads(child.stdout.readline() or "[]")

@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "BuildEvent": "events",
     "BuildFailed": "_errors",
     "BuildStream": "hub",
+    "ConfigError": "_errors",
     "Health": "_models",
     "HealthCheck": "_models",
     "HubError": "_errors",
@@ -55,6 +56,7 @@ __all__ = [
     "BuildEvent",
     "BuildFailed",
     "BuildStream",
+    "ConfigError",
     "Health",
     "HealthCheck",
     "HubError",
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
     from ._errors import (
         BinderFedError,
         BuildFailed,
+        ConfigError,
         HubError,
         HubUnavailable,
         ProtocolError,

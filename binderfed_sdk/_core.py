@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from ._errors import (
     BinderFedError,
     BuildFailed,
+    ConfigError,
     HubError,
     HubUnavailable,
     ProtocolError,
@@ -113,7 +114,7 @@ def hub_root(url: str) -> str:
     url = url.strip()
     if not url.startswith(("http://", "https://")):
         msg = f"hub URL must start with http:// or https://, got {url!r}"
-        raise BinderFedError(msg)
+        raise ConfigError(msg)
     return url.rstrip("/") + "/"
 
 

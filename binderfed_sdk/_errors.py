@@ -23,6 +23,10 @@ class SpecError(BinderFedError, ValueError):
     """A spec, repository URL or Binder link that cannot be used; raised before any request."""
 
 
+class ConfigError(BinderFedError, ValueError):
+    """A setting that cannot be used: a hub URL, a member list, a policy name."""
+
+
 class HubError(BinderFedError):
     """Something went wrong talking to a hub (or to a session's Jupyter server)."""
 

@@ -72,3 +72,46 @@ class ProgressPrinter:
             self.out.write("\n")
             self.out.flush()
             self._drawn = False
+
+
+class MemberTable:
+    """Per-member live progress (priming): a table redrawn in place on a terminal, a line
+    per phase change elsewhere, one JSON object per event with `--json`."""
+
+    def __init__(self, out: TextIO, members: list[str], *, as_json: bool) -> None:
+        self.out = out
+        self.members = members
+        self.as_json = as_json
+        self.live = not as_json and out.isatty()
+        self.started = time.monotonic()
+        self.rows: dict[str, str] = dict.fromkeys(members, "[queued]")
+        self._phases: dict[str, str | None] = {}
+        self._drawn = 0
+        self._width = max((len(m) for m in members), default=6)
+
+    def __call__(self, member: str, event: BuildEvent) -> None:
+        elapsed = time.monotonic() - self.started
+        if self.as_json:
+            self.out.write(event_json(event, elapsed=elapsed, member=member) + "\n")
+            self.out.flush()
+            return
+        width = shutil.get_terminal_size((100, 20)).columns - self._width - 3
+        self.rows[member] = progress_line(event, elapsed, width)
+        if self.live:
+            self._redraw()
+        elif self._phases.get(member, "") != event.phase:
+            self._phases[member] = event.phase
+            self.out.write(f"{member:<{self._width}}  {self.rows[member]}\n")
+            self.out.flush()
+
+    def set_row(self, member: str, text: str) -> None:
+        self.rows[member] = text
+        if self.live:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        up = f"\x1b[{self._drawn}F" if self._drawn else ""
+        lines = [f"\x1b[2K{m:<{self._width}}  {self.rows[m]}" for m in self.members]
+        self.out.write(up + "\n".join(lines) + "\n")
+        self.out.flush()
+        self._drawn = len(lines)

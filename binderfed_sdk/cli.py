@@ -14,11 +14,12 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
-from ._errors import BinderFedError, BuildFailed, HubError, HubUnavailable, SpecError
+from ._errors import BinderFedError, BuildFailed, HubError, HubUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from .events import BuildEvent
     from .spec import BadgeFormat, Spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "build":
             sub.add_argument("--build-only", action="store_true", help="build without launching")
         else:
+            fed_options(sub, with_json=False)
             sub.add_argument("--urlpath", help="what to open, e.g. lab/tree/index.ipynb")
             sub.add_argument("--show-token", action="store_true", help="print the session token")
             sub.add_argument(
@@ -87,23 +89,43 @@ def _parser() -> argparse.ArgumentParser:
     hub = commands.add_parser("hub", help="health and versions of one hub")
     hub.add_argument("url", nargs="?", help="hub URL (default: --hub)")
     hub_options(hub)
+
+    status = commands.add_parser("status", help="health of every member of a federation")
+    fed_options(status)
+    route = commands.add_parser("route", help="where a launch would go (dry run)")
+    route.add_argument("target", help="spec, repository URL, DOI or Binder link")
+    fed_options(route)
+    route.add_argument(
+        "--resolve", action="store_true", help="ask the federation's redirector instead"
+    )
+    prime = commands.add_parser("prime", help="build a repository on every member (warm caches)")
+    prime.add_argument("target", help="spec, repository URL, DOI or Binder link")
+    fed_options(prime)
+    prime.add_argument("--members", help="comma-separated member names (default: all)")
     return parser
+
+
+def fed_options(sub: argparse.ArgumentParser, *, with_json: bool = True) -> None:
+    sub.add_argument(
+        "--federation",
+        default=None,
+        help="member list: a built-in name (mybinder), a JSON file, or $BINDERFED_FEDERATION",
+    )
+    sub.add_argument(
+        "--policy",
+        default="weighted-random",
+        help="routing policy: weighted-random, rendezvous, least-loaded, pinned:NAME",
+    )
+    sub.add_argument("--probe-timeout", type=float, help="seconds to wait for each member")
+    if with_json:
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _spec(target: str) -> tuple[Spec, str | None]:
     """A spec and the urlpath a link or blob URL carries."""
-    from .spec import parse_launch_link, parse_repo_url, parse_spec
+    from .spec import parse_target
 
-    if "://" in target and ("/v2/" in target or "/build/" in target or "/repo/" in target):
-        try:
-            link = parse_launch_link(target)
-        except SpecError:
-            pass
-        else:
-            return link.spec, link.urlpath
-    if "://" in target or target.startswith(("git@", "doi:", "10.")):
-        return parse_repo_url(target)
-    return parse_spec(target), None
+    return parse_target(target)
 
 
 def _cmd_link(args: argparse.Namespace, out: TextIO) -> int:
@@ -154,17 +176,32 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     printer = ProgressPrinter(
         out if args.json else err, as_json=args.json, show_token=args.show_token
     )
-    with _hub_client(args) as hub:
-        try:
-            session = hub.launch(
-                spec, urlpath=urlpath, build_token=args.build_token, on_event=printer
-            )
-        finally:
-            printer.finish()
+    if args.federation is not None:
+        with _federation(args) as fed:
+
+            def tagged(member: str, event: BuildEvent) -> None:
+                printer.member = member
+                printer(event)
+
+            try:
+                session = fed.launch(spec, urlpath=urlpath, on_event=tagged)
+            finally:
+                printer.finish()
+        hub_url = fed.config.member(session.member).url
+    else:
+        with _hub_client(args) as hub:
+            try:
+                session = hub.launch(
+                    spec, urlpath=urlpath, build_token=args.build_token, on_event=printer
+                )
+            finally:
+                printer.finish()
+        hub_url = hub.url
     with session:
         url = session.browser_url(with_token=args.show_token)
         summary = {
-            "hub": hub.url,
+            "hub": hub_url,
+            "member": session.member,
             "spec": str(spec),
             "url": session.url,
             "browser_url": url,
@@ -174,6 +211,8 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.json:
             out.write(json.dumps({"session": summary}) + "\n")
         else:
+            if session.member:
+                out.write(f"member    {session.member} ({hub_url})\n")
             out.write(f"session   {session.url}\nopen      {url}\nimage     {session.image}\n")
             if not args.show_token:
                 out.write("token     ********** (--show-token prints it)\n")
@@ -183,6 +222,104 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         elif not args.json:
             out.write("stopped   the session was shut down (--shutdown)\n")
     return EXIT_OK
+
+
+def _federation(args: argparse.Namespace) -> Any:
+    from ._core import StreamLimits
+    from .federation import Federation
+    from .routing import Pinned
+
+    policy: Any = args.policy
+    if policy.startswith("pinned:"):
+        policy = Pinned(policy.partition(":")[2])
+    limits = StreamLimits(
+        idle_timeout=getattr(args, "idle_timeout", 90.0),
+        total_timeout=getattr(args, "deadline", 3600.0),
+    )
+    return Federation(args.federation, policy=policy, limits=limits)
+
+
+def _probe(args: argparse.Namespace, fed: Any) -> Any:
+    return fed.health(timeout=args.probe_timeout)
+
+
+def _cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    with _federation(args) as fed:
+        health = _probe(args, fed)
+    if args.json:
+        out.write(health.model_dump_json() + "\n")
+    else:
+        out.write(f"federation {fed.config.name}: {len(health.healthy)} of ")
+        out.write(f"{len(health.members)} members healthy\n")
+        header = ("member", "healthy", "reason", "pods/quota", "latency", "binderhub")
+        rows = [header]
+        for name, state in health.members.items():
+            pods = f"{state.total_pods}/{state.quota}" if state.quota is not None else "-"
+            latency = f"{state.latency * 1000:.0f} ms" if state.latency is not None else "-"
+            prime = " (prime)" if name == health.prime else ""
+            rows.append(
+                (
+                    name + prime,
+                    "yes" if state.healthy else "NO",
+                    state.reason or "",
+                    pods,
+                    latency,
+                    state.binderhub or "-",
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        for row in rows:
+            out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            out.write("\n")
+        for name, state in health.members.items():
+            if state.detail:
+                out.write(f"  {name}: {state.detail}\n")
+    return EXIT_OK if health.healthy else EXIT_UNREACHABLE
+
+
+def _cmd_route(args: argparse.Namespace, out: TextIO) -> int:
+    spec, _ = _spec(args.target)
+    with _federation(args) as fed:
+        if args.resolve:
+            resolution = fed.resolve(spec)
+            if args.json:
+                out.write(resolution.model_dump_json() + "\n")
+            else:
+                out.write(f"{spec} -> {resolution.member.name} ({resolution.member.url})\n")
+            return EXIT_OK
+        if args.probe_timeout is not None:
+            _probe(args, fed)
+        ranking = fed.route(spec)
+        health = fed.last_health
+    names = [m.name for m in ranking]
+    if args.json:
+        out.write(json.dumps({"spec": str(spec), "policy": fed.policy.name, "order": names}))
+        out.write("\n")
+    else:
+        out.write(f"{spec} with {fed.policy.name}: {' -> '.join(names)}\n")
+        unhealthy = [n for n, s in (health.members.items() if health else []) if not s.healthy]
+        if unhealthy:
+            out.write(f"skipped (unhealthy): {', '.join(unhealthy)}\n")
+    return EXIT_OK
+
+
+def _cmd_prime(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._progress import MemberTable
+
+    spec, _ = _spec(args.target)
+    with _federation(args) as fed:
+        members = args.members.split(",") if args.members else [m.name for m in fed.members]
+        table = MemberTable(out if args.json else err, members, as_json=args.json)
+        results = fed.prime(spec, members=members, on_event=table)
+    failed = [r for r in results if r.outcome == "failed"]
+    if args.json:
+        out.write(json.dumps({"prime": [r.model_dump(mode="json") for r in results]}) + "\n")
+    else:
+        for r in results:
+            how = f" by {r.method}" if r.method else ""
+            why = f": {r.reason}" if r.reason else ""
+            out.write(f"{r.member:<16} {r.outcome.value:<8} {r.seconds:7.1f}s{how}{why}\n")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _cmd_hub(args: argparse.Namespace, out: TextIO) -> int:
@@ -230,6 +367,9 @@ def main(
         "build": lambda: _cmd_build(args, out, err),
         "launch": lambda: _cmd_launch(args, out, err),
         "hub": lambda: _cmd_hub(args, out),
+        "status": lambda: _cmd_status(args, out),
+        "route": lambda: _cmd_route(args, out),
+        "prime": lambda: _cmd_prime(args, out, err),
     }
     try:
         return commands[args.command]()

@@ -305,6 +305,10 @@ class BinderHub(_HubBase):
                     raise error from None
                 time.sleep(delay)
 
+    def get_json(self, path: str) -> Any:
+        """GET any JSON endpoint under the hub (a redirector's `active_hosts`, say)."""
+        return self._get_json(path, path)[1]
+
     def health(self) -> Health:
         """`/health`, typed; a 503 with a health body is an answer (ok=False), not an error."""
         status, data = self._get_json("health", "health", _HEALTH_STATUSES)
@@ -401,6 +405,9 @@ class AsyncBinderHub(_HubBase):
                 if delay is None:
                     raise error from None
                 await asyncio.sleep(delay)
+
+    async def get_json(self, path: str) -> Any:
+        return (await self._get_json(path, path))[1]
 
     async def health(self) -> Health:
         status, data = await self._get_json("health", "health", _HEALTH_STATUSES)

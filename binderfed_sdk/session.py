@@ -57,10 +57,13 @@ class _SessionBase:
         self.urlpath = urlpath
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.stopped = False
+        #: the federation member it runs on, when launched through a federation
+        self.member: str | None = None
 
     def __repr__(self) -> str:
         spec = f", spec={str(self.spec)!r}" if self.spec is not None else ""
-        return f"{type(self).__name__}(url={self.url!r}, token='**********'{spec})"
+        member = f", member={self.member!r}" if self.member is not None else ""
+        return f"{type(self).__name__}(url={self.url!r}, token='**********'{spec}{member})"
 
     def browser_url(self, path: str | None = None, *, with_token: bool = True) -> str:
         """The URL to open in a browser, at `path` (default: the launch's `urlpath`).

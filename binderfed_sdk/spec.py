@@ -32,6 +32,7 @@ __all__ = [
     "parse_launch_link",
     "parse_repo_url",
     "parse_spec",
+    "parse_target",
 ]
 
 DEFAULT_HUB: Final = "https://mybinder.org"
@@ -747,8 +748,14 @@ def parse(text: str) -> Spec:
     repository hosts is a Binder link when its path has `/v2/<provider>/`, `/build/<provider>/`
     or `/repo/<user>/<repo>` (not ending in `.git`); anything else is a repository URL.
     """
+    return parse_target(text)[0]
+
+
+def parse_target(text: str) -> tuple[Spec, str | None]:
+    """Like `parse`, with the urlpath a Binder link or a file URL carries (else None)."""
     if text.partition("/")[0] in _RULES:
-        return Spec.parse(text)
+        return Spec.parse(text), None
     if _looks_like_link(text):
-        return parse_launch_link(text).spec
-    return parse_repo_url(text)[0]
+        link = parse_launch_link(text)
+        return link.spec, link.urlpath
+    return parse_repo_url(text)

@@ -9,11 +9,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from conftest import free_port
+from wirehub import WireHub
 
 from binderfed_sdk.cli import main
 
 if TYPE_CHECKING:
-    from wirehub import WireHub
+    from pathlib import Path
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -124,3 +125,55 @@ def test_console_script_runs_as_a_process(wirehub: WireHub) -> None:
     assert result.returncode == 0, result.stderr
     assert "[ready" in result.stderr  # one line per event when not on a terminal
     assert wirehub.tokens[-1] not in result.stdout + result.stderr
+
+
+def federation_file(tmp_path: Path, hubs: dict[str, str], prime: str) -> str:
+    hosts = {name: {"url": url, "weight": 50, "prime": name == prime} for name, url in hubs.items()}
+    path = tmp_path / "federation.json"
+    path.write_text(json.dumps({"name": "local", "hosts": hosts}))
+    return str(path)
+
+
+def test_federation_commands(tmp_path: Path) -> None:
+    with WireHub(name="a") as a, WireHub(name="b") as b, WireHub(name="c", api_only=True) as c:
+        b.health_status = 503
+        fed = federation_file(tmp_path, {"a": a.url, "b": b.url, "c": c.url}, "a")
+        code, out, _ = run("status", "--federation", fed)
+        assert code == 0
+        assert "2 of 3 members healthy" in out
+        assert "a (prime)" in out
+        assert "NO" in out
+        assert "3/100" in out
+        code, out, _ = run("status", "--federation", fed, "--json")
+        assert json.loads(out)["members"]["b"]["reason"] == "health"
+        code, out, _ = run("route", "gh/org/repo/HEAD", "--federation", fed, "--policy", "pinned:c")
+        assert code == 0
+        assert ": c -> a" in out
+        assert "skipped (unhealthy): b" in out
+        code, out, _ = run("route", "https://github.com/org/repo", "--federation", fed, "--json")
+        assert sorted(json.loads(out)["order"]) == ["a", "c"]
+        code, out, err = run("prime", "gh/org/instant/HEAD", "--federation", fed)
+        assert code == 0, err
+        lines = {line.split()[0]: line for line in out.splitlines()}
+        assert "ok" in lines["a"]
+        assert "by launch" in lines["a"]
+        assert "by build-only" in lines["c"]
+        assert "skipped" in lines["b"]
+        code, out, _ = run(
+            "launch", "gh/org/fixture/HEAD", "--federation", fed, "--policy", "pinned:a", "--json"
+        )
+        assert code == 0
+        records = [json.loads(line) for line in out.splitlines()]
+        assert {e.get("member") for e in records[:-1]} == {"a"}
+        assert records[-1]["session"]["member"] == "a"
+        assert records[-1]["session"]["token"] == "**********"
+
+
+def test_federation_command_errors(tmp_path: Path) -> None:
+    code, _, err = run("status", "--federation", str(tmp_path / "missing.json"))
+    assert code == 2
+    assert "neither a built-in" in err
+    dead = federation_file(tmp_path, {"x": f"http://127.0.0.1:{free_port()}/"}, "x")
+    code, out, _ = run("status", "--federation", dead, "--probe-timeout", "1")
+    assert code == 3
+    assert "unreachable" in out
