@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._models import Health, Versions
 from .hub import AsyncBinderHub, BinderHub, as_spec
+from .limits import SessionLimits
 from .routing import Candidate, RoutingPolicy, get_policy, routing_key
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ class FederationConfig(BaseModel):
     load_balancer: str = "random"
     pod_headroom: int = 10
     host_cookie_age_hours: float = 4.0
+    #: what a session may use on this federation's members (idle, max age, CPU, memory)
+    limits: SessionLimits = SessionLimits()
     hosts: dict[str, Member]
 
     @model_validator(mode="before")

@@ -1,0 +1,1 @@
+"""binderfed in Jupyter: the server extension serving the session\x27s limits to the front end."""
