@@ -6,7 +6,7 @@ and the hub's own log lines, never from request URLs with query strings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 class BinderFedError(Exception):
     """Base class of every error binderfed raises on purpose."""
+
+    #: the `binderfed` command's exit status for this error: 2, a usage or setting error
+    exit_code: ClassVar[int] = 2
 
 
 class SpecError(BinderFedError, ValueError):
@@ -29,6 +32,8 @@ class ConfigError(BinderFedError, ValueError):
 
 class HubError(BinderFedError):
     """Something went wrong talking to a hub (or to a session's Jupyter server)."""
+
+    exit_code: ClassVar[int] = 1  # the build or launch did not happen
 
     def __init__(
         self, message: str, *, hub: str | None = None, status_code: int | None = None
@@ -44,6 +49,8 @@ class HubError(BinderFedError):
 
 class HubUnavailable(HubError):
     """The hub could not be reached or answered with a 5xx or with HTML where JSON was expected."""
+
+    exit_code: ClassVar[int] = 3
 
 
 class ProtocolError(HubUnavailable):

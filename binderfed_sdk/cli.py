@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
-from ._errors import BinderFedError, BuildFailed, HubError, HubUnavailable
+from ._errors import BinderFedError, BuildFailed, HubError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -25,15 +25,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_HUB = "https://mybinder.org"
 BADGE_FORMATS: tuple[BadgeFormat, ...] = ("markdown", "rst", "html")
-
-
-def exit_code(error: BinderFedError) -> int:
-    if isinstance(error, HubUnavailable):
-        return EXIT_UNREACHABLE
-    if isinstance(error, HubError):
-        # failed builds, rate limits, stream timeouts and closes, refused sessions
-        return EXIT_FAILED
-    return EXIT_USAGE  # a spec error or a bad setting
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,7 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     prime.add_argument("target", help="spec, repository URL, DOI or Binder link")
     fed_options(prime)
     prime.add_argument("--members", help="comma-separated member names (default: all)")
+
+    _add_sandbox_parser(commands)
     return parser
+
+
+def _add_sandbox_parser(commands: Any) -> None:
+    sandbox = commands.add_parser("sandbox", help="a local Binder federation on 127.0.0.1")
+    actions = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sandbox_up = actions.add_parser("up", help="start it (members, redirector), print the URLs")
+    demo = actions.add_parser(
+        "demo", help="start it if needed and launch the demo repository through the redirector"
+    )
+    for sub in (sandbox_up, demo):
+        sub.add_argument("--members", type=int, default=2, help="number of members (1-8)")
+        sub.add_argument("--idle-timeout", type=float, default=600, help="culler timeout (s)")
+        sub.add_argument("--max-age", type=float, default=21600, help="culler max age (s)")
+        sub.add_argument("--cull-every", type=float, default=60, help="culler interval (s)")
+        sub.add_argument("--port", type=int, default=0, help="first port (default: any free)")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+    demo.add_argument("target", nargs="?", default="gh/binderfed/demo/HEAD")
+    demo.add_argument("--show-token", action="store_true", help="print the session token")
+    demo.add_argument("--down", action="store_true", help="stop everything afterwards")
+    for name, text in (("status", "is it running, and healthy"), ("down", "stop all of it")):
+        sub = actions.add_parser(name, help=text)
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def fed_options(sub: argparse.ArgumentParser, *, with_json: bool = True) -> None:
@@ -322,6 +337,147 @@ def _cmd_prime(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _sandbox_settings(args: argparse.Namespace) -> Any:
+    from .sandbox.manager import SandboxSettings
+
+    return SandboxSettings(
+        members=args.members,
+        idle_timeout=args.idle_timeout,
+        max_age=args.max_age,
+        cull_every=args.cull_every,
+        base_port=args.port,
+    )
+
+
+def _cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .sandbox import manager
+
+    def say(text: str) -> None:
+        err.write(f"sandbox: {text}\n")
+
+    if args.action == "down":
+        stopped = manager.down(say=say)
+        if args.json:
+            out.write(json.dumps({"stopped": stopped}) + "\n")
+        else:
+            out.write(f"stopped {len(stopped)} processes: {' '.join(map(str, stopped))}\n")
+        return EXIT_OK
+    if args.action == "status":
+        report = manager.status()
+        if args.json:
+            out.write(json.dumps(report) + "\n")
+        else:
+            out.write(f"redirector  {report['redirector']}\n")
+            for member in report["members"]:
+                mark = "healthy" if member["healthy"] else "UNHEALTHY"
+                out.write(f"{member['name']:<11} {member['url']}  hub {member['hub']}  {mark}\n")
+            dead = [name for name, alive in report["processes"].items() if not alive]
+            if dead:
+                out.write(f"not running: {', '.join(dead)}\n")
+        healthy = all(m["healthy"] for m in report["members"])
+        return EXIT_OK if healthy else EXIT_UNREACHABLE
+    if args.action == "up":
+        state = manager.up(_sandbox_settings(args), say=say)
+        if args.json:
+            out.write(state.model_dump_json() + "\n")
+        else:
+            _print_sandbox(state, out)
+        return EXIT_OK
+    return _sandbox_demo(args, out, err, say)
+
+
+def _print_sandbox(state: Any, out: TextIO) -> None:
+    out.write(f"redirector  {state.redirector_url}\n")
+    for member in state.members:
+        prime = " (prime)" if member.prime else ""
+        out.write(f"{member.name:<11} {member.url}  hub {member.hub_url}{prime}\n")
+    out.write(f"state       {state.dir}/state.json  (use --federation sandbox)\n")
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "no limit"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def session_summary(session: Any, limits: Any, *, show_token: bool) -> dict[str, Any]:
+    """Member, URL, time left and memory limit of a launched session, as its own server
+    extension reports them (`binderfed/session`), else from `api/status` and the limits."""
+    from datetime import UTC, datetime
+
+    info: dict[str, Any] = {}
+    try:
+        info = session.info()
+    except BinderFedError:
+        info = {}
+    if info.get("seconds_left") is not None:
+        seconds_left = float(info["seconds_left"])
+    else:
+        status = session.status()
+        now = datetime.now(UTC)
+        idle = limits.idle_timeout - (now - status.last_activity).total_seconds()
+        age = (limits.max_age or float("inf")) - (now - status.started).total_seconds()
+        seconds_left = max(0.0, min(idle, age))
+    memory_limit = info.get("memory_limit") or limits.mem_limit
+    return {
+        "member": info.get("member") or session.member,
+        "url": session.url,
+        "browser_url": session.browser_url(with_token=show_token),
+        "time_left": _format_seconds(seconds_left),
+        "seconds_left": seconds_left,
+        "memory_limit": f"{memory_limit / 1024**3:.1f} GiB" if memory_limit else "none",
+        "memory_limit_bytes": memory_limit,
+        "token": session.token.get_secret_value() if show_token else "**********",
+    }
+
+
+def _sandbox_demo(
+    args: argparse.Namespace, out: TextIO, err: TextIO, say: Callable[[str], None]
+) -> int:
+    from ._progress import ProgressPrinter
+    from .federation import Federation
+    from .sandbox import manager
+
+    try:
+        state = manager.read_state()
+        say(f"using the running sandbox ({state.redirector_url})")
+    except manager.SandboxError:
+        say("starting the sandbox...")
+        state = manager.up(_sandbox_settings(args), say=say)
+        if not args.json:
+            _print_sandbox(state, err)
+    spec, urlpath = _spec(args.target)
+    printer = ProgressPrinter(out if args.json else err, as_json=args.json)
+
+    def tagged(member: str, event: BuildEvent) -> None:
+        printer.member = member
+        printer(event)
+
+    try:
+        with Federation("sandbox") as fed:
+            try:
+                session = fed.launch(spec, urlpath=urlpath, on_event=tagged, via_redirector=True)
+            finally:
+                printer.finish()
+            summary = session_summary(session, fed.config.limits, show_token=args.show_token)
+        if args.json:
+            out.write(json.dumps({"session": summary}) + "\n")
+        else:
+            for key in ("member", "url", "browser_url", "time_left", "memory_limit"):
+                out.write(f"{key.replace('_', ' '):<13} {summary[key]}\n")
+            if not args.show_token:
+                out.write("token         ********** (--show-token prints it)\n")
+            if not args.down:
+                out.write("stop it all:  binderfed sandbox down\n")
+        session.close()
+    finally:
+        if args.down:
+            manager.down(say=say)
+    return EXIT_OK
+
+
 def _cmd_hub(args: argparse.Namespace, out: TextIO) -> int:
     from .hub import BinderHub
 
@@ -370,6 +526,7 @@ def main(
         "status": lambda: _cmd_status(args, out),
         "route": lambda: _cmd_route(args, out),
         "prime": lambda: _cmd_prime(args, out, err),
+        "sandbox": lambda: _cmd_sandbox(args, out, err),
     }
     try:
         return commands[args.command]()
@@ -382,7 +539,7 @@ def main(
             out.write(json.dumps({**report, "status_code": status_code}) + "\n")
         elif log:
             err.write("last log lines:\n" + "".join(f"  {line}\n" for line in log[-5:]))
-        return exit_code(error)
+        return error.exit_code
     except KeyboardInterrupt:
         err.write("binderfed: interrupted\n")
         return EXIT_INTERRUPTED

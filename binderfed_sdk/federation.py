@@ -220,11 +220,15 @@ def _read_federation(source: str | Path) -> dict[str, Any]:
     text = str(source)
     if isinstance(source, str) and text in builtin_federations():
         raw = (resources.files("binderfed_sdk") / "federations" / f"{text}.json").read_text()
+    elif text == "sandbox":
+        from .sandbox.manager import read_state  # noqa: PLC0415 - only the sandbox needs it
+
+        raw = Path(read_state().federation_file).read_text()
     else:
         path = Path(source).expanduser()
         if not path.is_file():
             known = ", ".join(builtin_federations())
-            msg = f"federation {text!r} is neither a built-in ({known}) nor a file"
+            msg = f"federation {text!r} is neither a built-in ({known}, sandbox) nor a file"
             raise FederationError(msg)
         raw = path.read_text()
     try:
@@ -389,6 +393,11 @@ def candidates(config: FederationConfig, health: FederationHealth | None) -> lis
         )
         for m in config.members
     ]
+
+
+def first_then(first: Member, ranking: Sequence[Member]) -> list[Member]:
+    """`first`, then the rest of `ranking` without it."""
+    return [first, *(m for m in ranking if m.name != first.name)]
 
 
 def should_fail_over(error: BinderFedError) -> bool:
@@ -667,12 +676,18 @@ class Federation(_FederationBase):
         urlpath: str | None = None,
         on_event: Callable[[str, BuildEvent], object] | None = None,
         max_attempts: int | None = None,
+        via_redirector: bool = False,
     ) -> Session:
         """Launch on the routed member, failing over to the next one (by the policy) on a
         connection error, a 5xx or a full member; bounded by `max_attempts` and the stream
-        limits' total deadline. Spec errors and other 4xx are raised at once."""
+        limits' total deadline. Spec errors and other 4xx are raised at once.
+
+        `via_redirector=True` lets the federation's redirector choose the first member, as a
+        launch on mybinder.org does; failover then follows the policy."""
         resolved = as_spec(spec)
         ranking = self.route(resolved, policy=policy)
+        if via_redirector:
+            ranking = first_then(self.resolve(resolved).member, ranking)
         attempts: list[tuple[str, BinderFedError]] = []
         deadline = time.monotonic() + self.limits.total_timeout
         for member in ranking[: max_attempts or self.max_attempts]:
@@ -954,9 +969,12 @@ class AsyncFederation(_FederationBase):
         urlpath: str | None = None,
         on_event: Callable[[str, BuildEvent], object] | None = None,
         max_attempts: int | None = None,
+        via_redirector: bool = False,
     ) -> AsyncSession:
         resolved = as_spec(spec)
         ranking = await self.route(resolved, policy=policy)
+        if via_redirector:
+            ranking = first_then((await self.resolve(resolved)).member, ranking)
         attempts: list[tuple[str, BinderFedError]] = []
         deadline = time.monotonic() + self.limits.total_timeout
         for member in ranking[: max_attempts or self.max_attempts]:

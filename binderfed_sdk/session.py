@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -87,19 +87,32 @@ class _SessionBase:
             "User-Agent": USER_AGENT,
         }
 
-    def _status_from(self, response: httpx.Response) -> SessionStatus:
+    def _answer(self, what: str, response: httpx.Response) -> Any:
         if response.status_code in {401, 403}:
-            msg = f"session status: the server refused the token (HTTP {response.status_code})"
+            msg = f"{what}: the server refused the token (HTTP {response.status_code})"
             raise SessionError(msg, hub=self.url, status_code=response.status_code)
         try:
-            data = parse_json_answer(
-                self.url, "session status", response.status_code, response.headers, response.content
+            return parse_json_answer(
+                self.url, what, response.status_code, response.headers, response.content
             )
         except (HubUnavailable, ProtocolError):
             raise
         except HubError as exc:
             raise SessionError(exc.message, hub=self.url, status_code=exc.status_code) from None
+
+    def _status_from(self, response: httpx.Response) -> SessionStatus:
+        data = self._answer("session status", response)
         return validate(self.url, "session status", SessionStatus, data)
+
+    def _info_from(self, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code == 404:
+            msg = "session info: the session has no binderfed server extension"
+            raise SessionError(msg, hub=self.url, status_code=404)
+        data = self._answer("session info", response)
+        if not isinstance(data, dict):
+            msg = "session info: expected a JSON object"
+            raise ProtocolError(msg, hub=self.url)
+        return data
 
     def _shutdown_done(self, response: httpx.Response | None) -> bool:
         """True if this request stopped the server, False if it was gone already."""
@@ -187,6 +200,17 @@ class Session(_SessionBase):
         except httpx.HTTPError as exc:
             raise transport_error(self.url, "session status", exc) from None
         return self._status_from(response)
+
+    def info(self) -> dict[str, Any]:
+        """The session's limits as its binderfed server extension reports them
+        (`binderfed/session`: member, time left, memory used and limit)."""
+        try:
+            response = self.client.get(
+                self._api("binderfed/session"), headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, "session info", exc) from None
+        return self._info_from(response)
 
     def shutdown(self) -> bool:
         """Stop the server. Returns False if it was already gone; safe to call twice."""
@@ -281,6 +305,15 @@ class AsyncSession(_SessionBase):
         except httpx.HTTPError as exc:
             raise transport_error(self.url, "session status", exc) from None
         return self._status_from(response)
+
+    async def info(self) -> dict[str, Any]:
+        try:
+            response = await self.client.get(
+                self._api("binderfed/session"), headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, "session info", exc) from None
+        return self._info_from(response)
 
     async def shutdown(self) -> bool:
         if self.stopped:

@@ -20,10 +20,8 @@ test can change them while the server runs.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
-import hmac
 import json
 import math
 import re
@@ -40,6 +38,8 @@ import tornado.netutil
 import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
+
+from binderfed_sdk.sandbox.wire import make_jwt, verify_jwt
 
 if TYPE_CHECKING:
     import socket
@@ -225,48 +225,6 @@ def _default_health_checks() -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- JWT (HS256)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def make_jwt(claims: dict[str, Any], secret: bytes) -> str:
-    """An HS256 JSON Web Token, as PyJWT (and so BinderHub) would write it."""
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}".encode("ascii")
-    signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64url(signature)}"
-
-
-def verify_jwt(token: str, secret: bytes, *, audience: str, now: float | None = None) -> bool:
-    """Whether ``token`` is an HS256 JWT signed with ``secret``, for ``audience``, unexpired."""
-    try:
-        header_b64, payload_b64, signature_b64 = token.split(".")
-        header = json.loads(_b64url_decode(header_b64))
-        payload = json.loads(_b64url_decode(payload_b64))
-        signature = _b64url_decode(signature_b64)
-    except (ValueError, TypeError):
-        return False
-    if not isinstance(header, dict) or header.get("alg") != "HS256":
-        return False
-    expected = hmac.new(
-        secret, f"{header_b64}.{payload_b64}".encode("ascii"), hashlib.sha256
-    ).digest()
-    if not hmac.compare_digest(expected, signature) or not isinstance(payload, dict):
-        return False
-    aud = payload.get("aud")
-    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
-        return False
-    exp = payload.get("exp")
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
-        return False
-    return exp > (time.time() if now is None else now)
 
 
 # --------------------------------------------------------------------- pre-encoded payloads

@@ -1,0 +1,580 @@
+"""The sandbox's BinderHub-compatible build service: one per member.
+
+It speaks BinderHub's wire protocol (`/build` event stream, `/health`, `/versions`,
+`/api/repoproviders`, `/v2/` pages with build tokens, rate-limit headers) and really builds:
+
+1. resolve the ref of a local git repository (`git` specs with a path or `file://` URL;
+   `gh/<org>/<repo>/<ref>` maps onto `<repos>/<org>/<repo>`);
+2. make a virtual environment for that commit, once (cached by commit), installing the
+   repository's `binder/requirements.txt` or `requirements.txt` with pip, whose output is
+   streamed as `building` events; a failed build leaves nothing behind;
+3. launch a JupyterLab from it through the member's JupyterHub REST API, with the session
+   environment of a Binder pod, and answer `ready` with its URL and token.
+
+Run: `python -m binderfed_sdk.sandbox.builder --config member.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import sys
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
+import tornado.httpserver
+import tornado.iostream
+import tornado.netutil
+import tornado.web
+from pydantic import BaseModel, ConfigDict
+
+from binderfed_sdk import __version__
+from binderfed_sdk._errors import SpecError
+from binderfed_sdk.sandbox.wire import KEEPALIVE, encode_event, make_jwt, verify_jwt
+from binderfed_sdk.spec import Provider, Spec
+
+__all__ = ["BuildService", "BuilderConfig"]
+
+PIP_TAIL = 12
+
+
+class BuilderConfig(BaseModel):
+    """Everything one member's build service needs (written by `binderfed sandbox up`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    member: str
+    federation: str = "sandbox"
+    #: the federation file sessions can load (`BINDERFED_FEDERATION`)
+    federation_file: str | None = None
+    port: int
+    hub_api_url: str  # http://127.0.0.1:<hub port>/hub/api/
+    hub_public_url: str  # http://127.0.0.1:<proxy port>/
+    hub_token: str
+    launch_host: str  # the front door sessions report (the redirector)
+    repos_dir: str
+    cache_dir: str
+    registry: str  # a made-up registry host naming this member in JUPYTER_IMAGE_SPEC
+    secret: str
+    pod_quota: int = 20
+    per_repo_quota: int = 100
+    rate_limit: int = 100
+    rate_period: float = 3600.0
+    idle_timeout: float = 600.0
+    launch_timeout: float = 90.0
+    keepalive_interval: float = 25.0
+    pip_args: list[str] = []
+
+
+class BuildError(Exception):
+    """Ends a build with a `failed` event (`status_code` only where BinderHub sends one)."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+def image_name(spec: Spec, commit: str) -> str:
+    """BinderHub-style image name: `binder-<escaped repo>-<hash>:<commit>`."""
+    escaped = re.sub(r"[^a-z0-9]", lambda m: f"-{ord(m.group()):x}", spec.repo.lower())[:40]
+    digest = hashlib.sha256(f"{spec.provider}/{spec.repo}".encode()).hexdigest()[:6]
+    return f"binder-{escaped}-{digest}:{commit}"
+
+
+class BuildService:
+    """State shared by the handlers: builds in progress, environments, rate limits."""
+
+    def __init__(self, config: BuilderConfig) -> None:
+        self.config = config
+        self.cache = Path(config.cache_dir)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self.secret = config.secret.encode()
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.active_builds = 0
+        self.build_count = 0
+        self.launch_count = 0
+        self._requests: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.hub = httpx.AsyncClient(
+            base_url=config.hub_api_url,
+            headers={"Authorization": f"token {config.hub_token}"},
+            timeout=15,
+        )
+
+    # rate limit ----------------------------------------------------------------------------
+    def take_rate(self, client_ip: str) -> tuple[int, int]:
+        """(remaining, reset epoch) after counting this request, per client IP."""
+        now = time.time()
+        window = self._requests[client_ip]
+        while window and window[0] <= now - self.config.rate_period:
+            window.popleft()
+        window.append(now)
+        remaining = self.config.rate_limit - len(window)
+        reset = int((window[0] if window else now) + self.config.rate_period)
+        return remaining, reset
+
+    # repositories ---------------------------------------------------------------------------
+    def repository(self, spec: Spec) -> tuple[Path, str]:
+        """The local repository a spec names, and the ref to resolve."""
+        if spec.provider == Provider.GH:
+            path = Path(self.config.repos_dir, *spec.repo.split("/"))
+        elif spec.provider == Provider.GIT:
+            parts = urlsplit(spec.repo)
+            if parts.scheme not in {"", "file"}:
+                msg = f"the sandbox builds local repositories only, not {parts.scheme} URLs"
+                raise BuildError(msg)
+            path = Path(unquote(parts.path))
+        else:
+            msg = f"the sandbox does not build {spec.provider} repositories"
+            raise BuildError(msg)
+        if not (path / ".git").exists() and not (path / "HEAD").exists():
+            msg = f"Repository {spec.repo} not found"
+            raise BuildError(msg)
+        return path, spec.ref or "HEAD"
+
+    async def resolve_ref(self, path: Path, ref: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            "git", "-C", str(path), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(process.communicate(), 30)
+        commit = out.decode().strip()
+        if process.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", commit):
+            msg = f"Could not resolve ref for {path.name}@{ref}. Double check your URL."
+            raise BuildError(msg)
+        return commit
+
+    def env_dir(self, path: Path, commit: str) -> Path:
+        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        return self.cache / "envs" / f"{key}-{commit}"
+
+    # building -------------------------------------------------------------------------------
+    async def build(self, path: Path, commit: str, emit: Any) -> Path:
+        """The environment for `commit`, built once; pip's output goes to `emit`."""
+        target = self.env_dir(path, commit)
+        async with self._locks[str(target)]:
+            if (target / ".complete").exists():
+                return target
+            staging = target.with_name(target.name + f".building-{secrets.token_hex(4)}")
+            self.active_builds += 1
+            try:
+                await emit({"phase": "fetching", "message": f"Checking out {commit[:12]}...\n"})
+                await self._checkout(path, commit, staging / "repo")
+                await emit({"phase": "building", "message": "Creating the environment...\n"})
+                await self._run([sys.executable, "-m", "venv", "--system-site-packages",
+                                 "--without-pip", str(staging / "env")], emit)  # fmt: skip
+                requirements = next(
+                    (
+                        staging / "repo" / name
+                        for name in ("binder/requirements.txt", "requirements.txt")
+                        if (staging / "repo" / name).is_file()
+                    ),
+                    None,
+                )
+                if requirements is not None:
+                    await self._run(
+                        [sys.executable, "-m", "pip", "--python", str(staging / "env/bin/python"),
+                         "install", "--disable-pip-version-check", "--progress-bar", "off",
+                         "--no-input", *self.config.pip_args, "-r", str(requirements)],
+                        emit, cwd=requirements.parent,
+                    )  # fmt: skip
+                (staging / ".complete").write_text(f"{commit}\n")
+                staging.rename(target)
+                self.build_count += 1
+                return target
+            finally:
+                self.active_builds -= 1
+                shutil.rmtree(staging, ignore_errors=True)
+
+    async def _checkout(self, path: Path, commit: str, into: Path) -> None:
+        await asyncio.to_thread(into.mkdir, parents=True)
+        archive = await asyncio.create_subprocess_exec(
+            "git", "-C", str(path), "archive", "--format=tar", commit,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        data, err = await asyncio.wait_for(archive.communicate(), 60)
+        if archive.returncode != 0:
+            msg = f"Could not check out {commit[:12]}: {err.decode(errors='replace').strip()}"
+            raise BuildError(msg)
+        untar = await asyncio.create_subprocess_exec(
+            "tar", "-x", "-C", str(into), stdin=asyncio.subprocess.PIPE
+        )
+        await asyncio.wait_for(untar.communicate(data), 60)
+        if untar.returncode != 0:
+            msg = "Could not unpack the checkout"
+            raise BuildError(msg)
+
+    async def _run(self, command: list[str], emit: Any, cwd: Path | None = None) -> None:
+        """Run a build step, streaming its output lines; fail with the output's tail."""
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        tail: deque[str] = deque(maxlen=PIP_TAIL)
+        assert process.stdout is not None  # noqa: S101
+        try:
+            async for raw in process.stdout:
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                tail.append(line)
+                await emit({"phase": "building", "message": line + "\n"})
+            code = await asyncio.wait_for(process.wait(), 600)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        if code != 0:
+            text = "\n".join(tail)
+            msg = f"Build failed: `{Path(command[0]).name} ... {command[-1]}` exited {code}\n{text}"
+            raise BuildError(msg)
+
+    # launching ------------------------------------------------------------------------------
+    async def running_servers(self) -> list[dict[str, Any]]:
+        answer = await self.hub.get("users", params={"state": "active"})
+        answer.raise_for_status()
+        servers: list[dict[str, Any]] = []
+        for user in answer.json():
+            servers.extend((user.get("servers") or {}).values())
+        return servers
+
+    async def launch(
+        self, spec: Spec, commit: str, env_dir: Path, client_ip: str, emit: Any
+    ) -> dict[str, Any]:
+        """Start a server for the build through the hub's REST API; the `ready` fields."""
+        repo_url = spec.repo_url
+        running = [
+            s
+            for s in await self.running_servers()
+            if (s.get("user_options") or {}).get("repo_url") == repo_url
+        ]
+        if len(running) >= self.config.per_repo_quota:
+            msg = f"Too many users running {repo_url}! Try again soon.\n"
+            raise BuildError(msg)
+        slug = re.sub(r"[^a-z0-9]+", "-", spec.repo.lower()).strip("-")[:26]
+        username = f"{slug}-{secrets.token_hex(4)}"
+        token = secrets.token_urlsafe(16)
+        launch_host = self.config.launch_host
+        persistent = f"v2/{spec.provider}/{Spec(spec.provider, spec.repo, commit).path}"
+        env = {
+            "BINDER_REPO_URL": repo_url,
+            "BINDER_REF_URL": f"{repo_url}/tree/{commit}",
+            "BINDER_LAUNCH_HOST": launch_host,
+            "BINDER_REQUEST": f"v2/{spec}",
+            "BINDER_PERSISTENT_REQUEST": persistent,
+            "BINDER_CLIENT_IP": client_ip,
+            "JUPYTER_IMAGE_SPEC": f"{self.config.registry}/{image_name(spec, commit)}",
+            "BINDERFED_MEMBER": self.config.member,
+            "BINDERFED_FEDERATION": self.config.federation_file or self.config.federation,
+        }
+        options = {
+            "token": token,
+            "env_dir": str(env_dir / "env"),
+            "workdir": str(env_dir / "home" / username),
+            "repo_url": repo_url,
+            "idle": self.config.idle_timeout,
+            "env": env,
+        }
+        await self._prepare_home(env_dir, username)
+        try:
+            created = await self.hub.post(f"users/{username}")
+            if created.status_code not in {201, 409}:
+                msg = f"the hub refused to create a user (HTTP {created.status_code})"
+                raise BuildError(msg, 500)
+            await emit({"phase": "launching", "message": "Launching server...\n"})
+            started = await self.hub.post(f"users/{username}/server", json=options)
+            if started.status_code not in {201, 202}:
+                msg = f"the hub could not start the server (HTTP {started.status_code})"
+                raise BuildError(msg, 500)
+            await self._wait_ready(username, emit)
+        except BaseException:
+            await self.stop_user(username)  # nothing half-started is left behind
+            raise
+        self.launch_count += 1
+        url = f"{self.config.hub_public_url}user/{username}/"
+        return {
+            "phase": "ready",
+            "message": f"server running at {url}\n",
+            "image": image_name(spec, commit),
+            "repo_url": repo_url,
+            "token": token,
+            "binder_ref_url": env["BINDER_REF_URL"],
+            "binder_launch_host": launch_host,
+            "binder_request": env["BINDER_REQUEST"],
+            "binder_persistent_request": persistent,
+            "binder_client_ip": client_ip,
+            "url": url,
+        }
+
+    async def _prepare_home(self, env_dir: Path, username: str) -> None:
+        """A fresh copy of the checkout as this session's home (sessions never share one)."""
+        home = env_dir / "home" / username
+        home.parent.mkdir(exist_ok=True)
+        source = env_dir / "repo"
+        await asyncio.to_thread(shutil.copytree, source, home, symlinks=True)
+
+    async def _wait_ready(self, username: str, emit: Any) -> None:
+        deadline = time.monotonic() + self.config.launch_timeout
+        reported: set[str] = set()
+        while time.monotonic() < deadline:
+            answer = await self.hub.get(f"users/{username}")
+            server = (answer.json().get("servers") or {}).get("") if answer.is_success else None
+            if server and server.get("ready"):
+                await emit(
+                    {"phase": "launching", "message": f"Server ready at /user/{username}/\n"}
+                )
+                return
+            if server is None and answer.is_success and reported:
+                break  # it was pending and is gone: the spawn failed
+            state = "pending" if server else "requested"
+            if state not in reported:
+                reported.add(state)
+                await emit({"phase": "launching", "message": f"Server {state}...\n"})
+            await asyncio.sleep(0.2)
+        msg = "Internal Server Error"
+        raise BuildError(msg, 500)
+
+    async def stop_user(self, username: str) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            await self.hub.delete(f"users/{username}/server")
+        with contextlib.suppress(httpx.HTTPError):
+            await self.hub.delete(f"users/{username}")
+
+    # health -----------------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        checks: list[dict[str, Any]] = []
+        try:
+            servers = await self.running_servers()
+            checks.append({"service": "JupyterHub API", "ok": True})
+        except (httpx.HTTPError, ValueError):
+            servers = []
+            checks.append({"service": "JupyterHub API", "ok": False})
+        cache_ok = self.cache.is_dir() and shutil.disk_usage(self.cache).free > 100 * 2**20
+        checks.append({"service": "Docker registry", "ok": cache_ok, "what": "environment cache"})
+        total = len(servers) + self.active_builds
+        quota = self.config.pod_quota
+        checks.append(
+            {
+                "service": "Pod quota",
+                "ok": total < quota,
+                "total_pods": total,
+                "build_pods": self.active_builds,
+                "user_pods": len(servers),
+                "quota": quota,
+                "_ignore_failure": True,
+            }
+        )
+        ok = all(c["ok"] for c in checks if not c.get("_ignore_failure"))
+        return {"ok": ok, "checks": checks}
+
+
+class _Handler(tornado.web.RequestHandler):
+    def initialize(self, service: BuildService) -> None:
+        self.service = service
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+
+class _BuildHandler(_Handler):
+    """`GET /build/<provider>/<spec>`: the event stream."""
+
+    gone = False
+
+    def on_connection_close(self) -> None:
+        self.gone = True
+
+    async def emit(self, data: dict[str, Any]) -> None:
+        if self.gone:
+            raise tornado.iostream.StreamClosedError
+        self.write(encode_event(data))
+        await self.flush()
+
+    async def get(self, provider: str, raw_spec: str) -> None:
+        service = self.service
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        client_ip = self.request.remote_ip or "127.0.0.1"
+        audience = f"{provider}/{raw_spec}"
+        token = self.get_argument("build_token", None)
+        token_ok = token is not None and verify_jwt(token, service.secret, audience=audience)
+        if "text/event-stream" not in self.request.headers.get("Accept", ""):
+            await self._fail("Requests must accept text/event-stream\n", 400)
+            return
+        if self.get_argument("build_only", "false").lower() == "true":
+            await self._fail("Build-only mode is not enabled on this hub\n", 400)
+            return
+        if token is not None and not token_ok:
+            await self._fail("Invalid build token\n", 403)
+            return
+        if not token_ok:
+            remaining, reset = service.take_rate(client_ip)
+            self.set_header("x-ratelimit-limit", str(service.config.rate_limit))
+            self.set_header("x-ratelimit-remaining", str(max(remaining, 0)))
+            self.set_header("x-ratelimit-reset", str(reset))
+            if remaining < 0:
+                wait = max(0, reset - int(time.time()))
+                await self._fail(f"Rate limit exceeded. Try again in {wait} seconds.\n", 429)
+                return
+        keepalive = asyncio.ensure_future(self._keepalive())
+        try:
+            await self._build(provider, raw_spec, client_ip)
+        except tornado.iostream.StreamClosedError:
+            pass  # the client left; whatever it started has been stopped
+        finally:
+            keepalive.cancel()
+        if not self.gone:
+            self.finish()
+
+    async def _keepalive(self) -> None:
+        with contextlib.suppress(tornado.iostream.StreamClosedError, asyncio.CancelledError):
+            while not self.gone:
+                await asyncio.sleep(self.service.config.keepalive_interval)
+                self.write(KEEPALIVE)
+                await self.flush()
+
+    async def _fail(self, message: str, status_code: int | None = None) -> None:
+        event: dict[str, Any] = {"phase": "failed", "message": message}
+        if status_code is not None:
+            event["status_code"] = status_code
+        with contextlib.suppress(tornado.iostream.StreamClosedError):
+            await self.emit(event)
+        if not self.gone:
+            self.finish()
+
+    async def _build(self, provider: str, raw_spec: str, client_ip: str) -> None:
+        service = self.service
+        try:
+            spec = Spec.parse(f"{provider}/{raw_spec}")
+        except SpecError as error:
+            await self.emit({"phase": "failed", "message": f"{error}\n"})
+            return
+        username: str | None = None
+        try:
+            await self.emit({"phase": "waiting", "message": "Waiting for build to start...\n"})
+            path, ref = service.repository(spec)
+            commit = await service.resolve_ref(path, ref)
+            env_dir = service.env_dir(path, commit)
+            if not (env_dir / ".complete").exists():
+                env_dir = await service.build(path, commit, self.emit)
+            name = image_name(spec, commit)
+            await self.emit({"phase": "built", "message": "Built image, launching...\n",
+                             "imageName": name})  # fmt: skip
+            ready = await service.launch(spec, commit, env_dir, client_ip, self.emit)
+            username = ready["url"].rstrip("/").rsplit("/", 1)[-1]
+            await self.emit(ready)
+            username = None  # delivered: the session is the client's now
+        except BuildError as error:
+            event: dict[str, Any] = {"phase": "failed", "message": error.message}
+            if error.status_code is not None:
+                event["status_code"] = error.status_code
+            await self.emit(event)
+        finally:
+            if username is not None:  # started, but the client never got `ready`
+                await service.stop_user(username)
+
+
+class _HealthHandler(_Handler):
+    async def get(self) -> None:
+        health = await self.service.health()
+        self.write_json(health, 200 if health["ok"] else 503)
+
+    async def head(self) -> None:
+        health = await self.service.health()
+        self.set_status(200 if health["ok"] else 503)
+        self.finish()
+
+
+class _VersionsHandler(_Handler):
+    def get(self) -> None:
+        self.set_header("Access-Control-Allow-Origin", "*")
+        self.write_json(
+            {
+                "builder_info": {"build_image": "binderfed-sandbox venv builder"},
+                "binderhub": f"binderfed-sandbox-{__version__}",
+            }
+        )
+
+
+class _ProvidersHandler(_Handler):
+    def get(self) -> None:
+        self.write_json(
+            [
+                {"id": "gh", "displayName": "GitHub (local folders)", "spec": {}},
+                {"id": "git", "displayName": "Git repository (local path)", "spec": {}},
+            ]
+        )
+
+
+class _LaunchPageHandler(_Handler):
+    def get(self, provider: str, raw_spec: str) -> None:
+        claims = {"exp": int(time.time()) + 3600, "aud": f"{provider}/{raw_spec}",
+                  "origin": self.request.host}  # fmt: skip
+        token = make_jwt(claims, self.service.secret)
+        page_config = {"buildToken": token, "baseUrl": "/", "binderhubVersion": __version__}
+        self.set_header("Content-Type", "text/html")
+        self.finish(
+            "<!DOCTYPE html><html><head><title>Binder (sandbox)</title>"
+            f"<script>window.pageConfig = {json.dumps(page_config)};</script></head>"
+            f"<body>Launching {quote(provider)}/{quote(raw_spec)}...</body></html>"
+        )
+
+
+class _MetricsHandler(_Handler):
+    def get(self) -> None:
+        service = self.service
+        self.set_header("Content-Type", "text/plain; version=0.0.4")
+        self.finish(
+            f"binderhub_build_count_total {service.build_count}\n"
+            f"binderhub_launch_count_total {service.launch_count}\n"
+        )
+
+
+def application(service: BuildService) -> tornado.web.Application:
+    kwargs = {"service": service}
+    return tornado.web.Application(
+        [
+            (r"/build/([^/]+)/(.+)", _BuildHandler, kwargs),
+            (r"/health", _HealthHandler, kwargs),
+            (r"/versions", _VersionsHandler, kwargs),
+            (r"/api/repoproviders", _ProvidersHandler, kwargs),
+            (r"/v2/([^/]+)/(.+)", _LaunchPageHandler, kwargs),
+            (r"/metrics", _MetricsHandler, kwargs),
+        ]
+    )
+
+
+async def serve(config: BuilderConfig, stop: asyncio.Event | None = None) -> None:
+    service = BuildService(config)
+    server = tornado.httpserver.HTTPServer(application(service), idle_connection_timeout=60)
+    server.add_sockets(tornado.netutil.bind_sockets(config.port, "127.0.0.1"))
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        server.stop()
+        await service.hub.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="a BinderHub-compatible build service")
+    parser.add_argument("--config", required=True, help="the member's builder JSON")
+    args = parser.parse_args(argv)
+    config = BuilderConfig.model_validate_json(Path(args.config).read_text())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()

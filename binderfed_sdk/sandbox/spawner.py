@@ -1,0 +1,87 @@
+"""The sandbox's JupyterHub spawner: a JupyterLab from a built environment, as BinderHub runs it.
+
+BinderHub runs its hub with authentication off: the server it launches is a plain Jupyter
+server protected by the token that the build stream's `ready` event carries (BinderSpawner
+passes it as `--ServerApp.token`). This spawner does the same with a local process: the
+environment the build service made (a virtual environment over this Python's packages), the
+repository checkout as the working directory, and the session environment of a Binder pod
+(`BINDER_*`, `MEM_LIMIT`, `CPU_LIMIT`, `JUPYTER_IMAGE_SPEC`) plus the member's name.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+__all__ = ["SandboxSpawner"]
+
+# what the build service may pass through `user_options`, and nothing else
+_BINDER_KEYS = (
+    "BINDER_REPO_URL",
+    "BINDER_REF_URL",
+    "BINDER_LAUNCH_HOST",
+    "BINDER_REQUEST",
+    "BINDER_PERSISTENT_REQUEST",
+    "BINDER_CLIENT_IP",
+    "JUPYTER_IMAGE_SPEC",
+    "BINDERFED_MEMBER",
+    "BINDERFED_FEDERATION",
+)
+
+
+class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untyped base
+    """Starts `python -m jupyterlab` from the environment named in `user_options`."""
+
+    def _option(self, key: str) -> str:
+        value = self.user_options.get(key)
+        if not isinstance(value, str) or not value:
+            msg = f"the build service must pass {key!r} in user_options"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def env_dir(self) -> Path:
+        return Path(self._option("env_dir"))
+
+    def get_env(self) -> dict[str, str]:
+        env: dict[str, str] = super().get_env()
+        extra = self.user_options.get("env") or {}
+        env.update({k: str(v) for k, v in extra.items() if k in _BINDER_KEYS})
+        # a --system-site-packages venv has its own prefix: point Jupyter back at the base
+        # prefix for JupyterLab's assets, the labextensions and the server-extension config
+        base = Path(sys.base_prefix)
+        env["JUPYTERLAB_DIR"] = str(base / "share" / "jupyter" / "lab")
+        env["JUPYTER_PATH"] = str(base / "share" / "jupyter")
+        env["JUPYTER_CONFIG_PATH"] = str(base / "etc" / "jupyter")
+        env["PATH"] = f"{self.env_dir / 'bin'}:{env.get('PATH', '')}"
+        env["VIRTUAL_ENV"] = str(self.env_dir)
+        return env
+
+    def get_args(self) -> list[str]:
+        # BinderHub with auth disabled: a plain server, guarded by the launch token
+        return [
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            f"--ServerApp.base_url={self.server.base_url}",
+            f"--IdentityProvider.token={self._option('token')}",
+            f"--ServerApp.root_dir={self._option('workdir')}",
+            "--ServerApp.allow_root=True",
+            "--ServerApp.trust_xheaders=True",
+            # as on mybinder.org: the server and its kernels stop themselves when idle
+            f"--ServerApp.shutdown_no_activity_timeout={int(self.user_options.get('idle', 600))}",
+            f"--MappingKernelManager.cull_idle_timeout={int(self.user_options.get('idle', 600))}",
+            "--MappingKernelManager.cull_interval=60",
+        ]
+
+    async def start(self) -> Any:
+        # the build service's environment, whatever the hub's default command is
+        self.cmd = [str(self.env_dir / "bin" / "python")]
+        # the checkout is the home and working directory, as in a Binder image
+        self.home_dir = self._option("workdir")
+        return await super().start()
