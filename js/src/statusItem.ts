@@ -1,0 +1,167 @@
+import { Clipboard } from '@jupyterlab/apputils';
+import { Popup, showPopup } from '@jupyterlab/statusbar';
+import { Widget } from '@lumino/widgets';
+
+import { SessionMonitor } from './monitor';
+import {
+  detailLines,
+  ISessionInfo,
+  statusText,
+  warningLevel,
+  WarningLevel
+} from './session';
+
+const LEVEL_CLASS: { [level in WarningLevel]: string | null } = {
+  ok: null,
+  warn: 'bf-warn',
+  danger: 'bf-danger'
+};
+
+/**
+ * The status-bar item: `gesis · 42 min left · 0.6 / 2.0 GB`, amber or red when time or
+ * memory runs short, details on hover (title) and on click (a popup with a button copying
+ * the persistent link).
+ */
+export class SessionStatusItem extends Widget {
+  constructor(monitor: SessionMonitor) {
+    super();
+    this._monitor = monitor;
+    this.addClass('bf-SessionStatus');
+    this.addClass('jp-mod-highlighted');
+    this.node.setAttribute('role', 'button');
+    this.node.tabIndex = 0;
+    this._text = document.createElement('span');
+    this._text.className = 'bf-SessionStatus-text';
+    this.node.appendChild(this._text);
+    monitor.changed.connect(this._render, this);
+    this._render();
+  }
+
+  handleEvent(event: Event): void {
+    if (event.type === 'click') {
+      this._togglePopup();
+    } else if (event.type === 'keydown') {
+      const key = (event as KeyboardEvent).key;
+      if (key === 'Enter' || key === ' ') {
+        event.preventDefault();
+        this._togglePopup();
+      }
+    }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._popup?.dispose();
+    this._popup = null;
+    super.dispose();
+  }
+
+  protected onAfterAttach(): void {
+    this.node.addEventListener('click', this);
+    this.node.addEventListener('keydown', this);
+  }
+
+  protected onBeforeDetach(): void {
+    this.node.removeEventListener('click', this);
+    this.node.removeEventListener('keydown', this);
+  }
+
+  private _render(): void {
+    const info = this._monitor.info;
+    if (info === null || !info.in_binder) {
+      this._text.textContent = '';
+      this.node.title = '';
+      this._setLevel('ok');
+      return;
+    }
+    const secondsLeft = this._monitor.secondsLeft;
+    const text = statusText(info, secondsLeft);
+    if (this._text.textContent !== text) {
+      this._text.textContent = text;
+    }
+    const title = [
+      ...detailLines(info, secondsLeft),
+      'Click for the persistent link.'
+    ].join('\n');
+    if (this.node.title !== title) {
+      this.node.title = title;
+    }
+    this._setLevel(warningLevel(info, secondsLeft));
+    if (this._popup !== null && !this._popup.isDisposed) {
+      this._fillDetails(info, secondsLeft);
+    }
+  }
+
+  private _setLevel(level: WarningLevel): void {
+    for (const [name, cls] of Object.entries(LEVEL_CLASS)) {
+      if (cls !== null) {
+        this.node.classList.toggle(cls, name === level);
+      }
+    }
+    this.node.dataset.level = level;
+  }
+
+  private _togglePopup(): void {
+    if (this._popup !== null && !this._popup.isDisposed) {
+      this._popup.dispose();
+      this._popup = null;
+      return;
+    }
+    const info = this._monitor.info;
+    if (info === null || !info.in_binder) {
+      return;
+    }
+    const body = new Widget();
+    body.addClass('bf-SessionPopup');
+    this._details = document.createElement('div');
+    this._details.className = 'bf-SessionPopup-details';
+    body.node.appendChild(this._details);
+    this._fillDetails(info, this._monitor.secondsLeft);
+
+    const link = info.persistent_link;
+    if (link) {
+      const row = document.createElement('div');
+      row.className = 'bf-SessionPopup-link';
+      const anchor = document.createElement('a');
+      anchor.href = link;
+      anchor.target = '_blank';
+      anchor.rel = 'noopener noreferrer';
+      anchor.textContent = link;
+      const button = document.createElement('button');
+      button.className =
+        'jp-Button jp-mod-styled jp-mod-accept bf-SessionPopup-copy';
+      button.textContent = 'Copy persistent link';
+      button.addEventListener('click', event => {
+        event.stopPropagation();
+        Clipboard.copyToSystem(link);
+        button.textContent = 'Copied';
+      });
+      row.append(anchor, button);
+      body.node.appendChild(row);
+    }
+    this._popup = showPopup({ body, anchor: this, align: 'left' });
+  }
+
+  private _fillDetails(info: ISessionInfo, secondsLeft: number | null): void {
+    if (this._details === null) {
+      return;
+    }
+    const lines = detailLines(info, secondsLeft);
+    this._details.replaceChildren(
+      ...lines.map((line, index) => {
+        const div = document.createElement('div');
+        div.className =
+          index === 0 ? 'bf-SessionPopup-title' : 'bf-SessionPopup-line';
+        div.textContent = line;
+        return div;
+      })
+    );
+  }
+
+  private _monitor: SessionMonitor;
+  private _text: HTMLSpanElement;
+  private _popup: Popup | null = null;
+  private _details: HTMLDivElement | null = null;
+}

@@ -1,0 +1,181 @@
+"""The JupyterLab extension in a real browser: a real JupyterLab in a Binder-like environment,
+Debian's Chromium (headless) driven by Playwright.
+
+- the status-bar item shows member, time left and memory (`binderfed_jupyter`'s endpoint);
+  clicking it shows the details and the button copying the persistent link;
+- a notebook cell `SessionStatus()` renders the ipywidgets widget.
+
+Screenshots go to test-output/browser/ (statusbar.png, popup.png, widget.png).
+Chromium, Playwright and the built extension are required: their absence fails the test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+from browser_support import (
+    CHROMIUM_ARGS,
+    MEMBER,
+    REPO_URL,
+    JupyterLab,
+    binder_environment,
+    federation_without_cpu_budget,
+    output_dir,
+    require_chromium,
+    require_labextension,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser, Page
+
+#: status text such as `gesis · 42 min left · 0.6 / 2.0 GB`
+TIME_LEFT = re.compile(r"(\d+ h \d+ min|\d+ min|< 1 min) left")
+MEMORY = re.compile(r"\d+(\.\d+)? (/ \d+(\.\d+)? )?(GB|MB)")
+ITEM = "#jp-main-statusbar .bf-SessionStatus"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    require_labextension()
+    root = tmp_path_factory.mktemp("lab")
+    env = binder_environment()
+    # this machine's cgroup is not a session's: no CPU-time budget (see the helper)
+    env["BINDERFED_FEDERATION"] = str(federation_without_cpu_budget(root))
+    server = JupyterLab(root, env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = require_chromium()
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    except ImportError:
+        pytest.fail(
+            "Python Playwright is missing: `pip install playwright` "
+            "(and no `playwright install`: the test uses Debian's Chromium)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, lab: JupyterLab) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(lab.lab_url, wait_until="domcontentloaded", timeout=30_000)
+        page.wait_for_selector("#jp-main-statusbar", timeout=30_000)
+        yield page
+    finally:
+        context.close()
+    assert not [e for e in errors if "binderfed" in e], errors
+
+
+def session_answer(lab: JupyterLab) -> dict[str, object]:
+    """The server extension's answer, or a failure saying what is wrong with it."""
+    status, body = lab.get_json("binderfed/session")
+    if status != 200 or not isinstance(body, dict):
+        pytest.fail(
+            f"GET binderfed/session answered {status}: is the server extension "
+            f"binderfed_jupyter enabled? {str(body)[:300]}\n{lab.log_tail(1500)}",
+            pytrace=False,
+        )
+    return body
+
+
+def test_status_bar_item_shows_member_time_and_memory(lab: JupyterLab, page: Page) -> None:
+    answer = session_answer(lab)
+    assert answer["in_binder"] is True, answer
+    member = answer["member"]
+    assert isinstance(member, str), answer
+    assert member in MEMBER  # hetzner-gesis, or the member name it maps to
+
+    item = page.locator(ITEM)
+    item.wait_for(state="visible", timeout=20_000)
+    page.wait_for_function(
+        "sel => (document.querySelector(sel)?.textContent ?? '').includes(' left')",
+        arg=ITEM,
+        timeout=20_000,
+    )
+    text = item.inner_text()
+    assert member in text, text
+    assert MEMORY.search(text), text
+    assert TIME_LEFT.search(text), text
+    title = item.get_attribute("title") or ""
+    assert REPO_URL in title, title
+    assert "Stops " in title, title
+
+    out = output_dir()
+    page.screenshot(path=str(out / "statusbar.png"))
+    item.screenshot(path=str(out / "statusbar-item.png"))
+
+    # the popup: details and the button copying the persistent link
+    item.click()
+    popup = page.locator(".bf-SessionPopup")
+    popup.wait_for(state="visible", timeout=10_000)
+    details = popup.inner_text()
+    assert REPO_URL in details, details
+    assert member in details, details
+    link = answer["persistent_link"]
+    assert isinstance(link, str), answer
+    assert link in details, details
+    assert popup.locator("button.bf-SessionPopup-copy").is_visible()
+    page.screenshot(path=str(out / "popup.png"))
+
+
+def test_session_widget_renders_in_a_notebook(lab: JupyterLab, page: Page) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+
+    answer = session_answer(lab)
+    member = str(answer["member"])
+
+    page.wait_for_function("() => window.jupyterapp?.commands !== undefined", timeout=30_000)
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('notebook:create-new', {kernelName: 'python3'})"
+    )
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").first
+    cell.wait_for(state="visible", timeout=20_000)
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel"
+        "?.status === 'idle'",
+        timeout=30_000,
+    )
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.type("from binderfed_sdk.widget import SessionStatus; SessionStatus()")
+    page.keyboard.press("Shift+Enter")
+
+    output = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output").first
+    output.wait_for(state="visible", timeout=30_000)
+    try:
+        page.wait_for_function(
+            "([member]) => [...document.querySelectorAll('.jp-OutputArea-output')]"
+            ".some(el => el.textContent.includes(member) && el.querySelector('.widget-html'))",
+            arg=[member],
+            timeout=30_000,
+        )
+    except PlaywrightTimeout:
+        page.screenshot(path=str(output_dir() / "widget-failed.png"))
+        pytest.fail(f"the widget did not render; the output area reads:\n{output.inner_text()}")
+    text = output.inner_text()
+    assert member in text, text
+    assert "Error" not in text, text
+    page.screenshot(path=str(output_dir() / "widget.png"))
