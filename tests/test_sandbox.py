@@ -7,9 +7,11 @@ hub stopped, `down`) come last, in file order.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,8 +185,6 @@ def test_failures_leave_nothing_behind(
 
 
 def test_cli_demo_prints_member_url_time_and_memory(sandbox: manager.SandboxState) -> None:
-    import io
-
     out, err = io.StringIO(), io.StringIO()
     code = cli_main(["sandbox", "demo", "--json"], out=out, err=err)
     assert code == 0, err.getvalue()
@@ -280,9 +280,7 @@ def test_down_stops_every_process_and_frees_the_ports(sandbox: manager.SandboxSt
 # --- without a sandbox ----------------------------------------------------------------------
 
 
-def test_clear_errors_without_a_sandbox(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_clear_errors_without_a_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(manager.ENV_DIR, str(tmp_path))
     with pytest.raises(manager.SandboxError, match="no sandbox is running"):
         manager.down()
@@ -295,8 +293,6 @@ def test_clear_errors_without_a_sandbox(
 
 
 def test_taken_port_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
     monkeypatch.setenv(manager.ENV_DIR, str(tmp_path))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

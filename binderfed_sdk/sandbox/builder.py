@@ -47,6 +47,15 @@ __all__ = ["BuildService", "BuilderConfig"]
 
 PIP_TAIL = 12
 
+# `rfc3987_syntax` (jsonschema's optional IRI format checker, pulled in through jupyter-events)
+# compiles a grammar at import: 2.5 s of every Jupyter server's start here, for a format no
+# session uses. Each session environment shadows it with a module that is "not installed",
+# which jsonschema handles (it then skips the `iri` format).
+_SKIP_SLOW_IMPORT = (
+    "# written by the binderfed sandbox: see binderfed_sdk/sandbox/builder.py\n"
+    'raise ImportError("rfc3987_syntax is left out of sandbox sessions: slow to import")\n'
+)
+
 
 class BuilderConfig(BaseModel):
     """Everything one member's build service needs (written by `binderfed sandbox up`)."""
@@ -90,6 +99,11 @@ def image_name(spec: Spec, commit: str) -> str:
     escaped = re.sub(r"[^a-z0-9]", lambda m: f"-{ord(m.group()):x}", spec.repo.lower())[:40]
     digest = hashlib.sha256(f"{spec.provider}/{spec.repo}".encode()).hexdigest()[:6]
     return f"binder-{escaped}-{digest}:{commit}"
+
+
+def skip_slow_import(env: Path) -> None:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    (env / "lib" / version / "site-packages" / "rfc3987_syntax.py").write_text(_SKIP_SLOW_IMPORT)
 
 
 class BuildService:
@@ -173,6 +187,7 @@ class BuildService:
                 await emit({"phase": "building", "message": "Creating the environment...\n"})
                 await self._run([sys.executable, "-m", "venv", "--system-site-packages",
                                  "--without-pip", str(staging / "env")], emit)  # fmt: skip
+                skip_slow_import(staging / "env")
                 requirements = next(
                     (
                         staging / "repo" / name

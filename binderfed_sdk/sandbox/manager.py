@@ -153,7 +153,10 @@ def pid_alive(pid: int) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on `port` now (as servers bind: with SO_REUSEADDR, so
+    connections of a stopped server still in TIME_WAIT do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -10,7 +10,9 @@ repository checkout as the working directory, and the session environment of a B
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,4 +86,24 @@ class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untype
         self.cmd = [str(self.env_dir / "bin" / "python")]
         # the checkout is the home and working directory, as in a Binder image
         self.home_dir = self._option("workdir")
-        return await super().start()
+        address = await super().start()
+        await self._listening(*address)
+        return address
+
+    async def _listening(self, ip: str, port: int) -> None:
+        """Return once the server accepts connections (or its process died).
+
+        The hub checks a new server with exponential backoff (0.2 s doubling to 5 s), which
+        can add seconds after the server is up; a server already listening passes its first
+        check at once.
+        """
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                _, writer = await asyncio.open_connection(ip, port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
