@@ -21,12 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from servers import JupyterServer, start_jupyter_server
 
 TARGET_P50_MS = 5.0
 TARGET_P99_MS = 25.0
@@ -50,71 +49,20 @@ BINDER_ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    url: str
-    token: str
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        """Stop by PID: SIGTERM, then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(15)
-
-
-def start_server(folder: Path, *, cache_seconds: float | None) -> Server:
-    token = secrets.token_urlsafe(16)
-    port = free_port()
+def start_server(folder: Path, *, cache_seconds: float | None) -> JupyterServer:
+    """The server with the extension enabled by a config file of its own."""
     config_dir = folder / "config"
     config_dir.mkdir(exist_ok=True)
     config: dict[str, object] = {"ServerApp": {"jpserver_extensions": {"binderfed_jupyter": True}}}
     if cache_seconds is not None:
         config["BinderFedApp"] = {"status_cache_seconds": cache_seconds}
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-    env = {**os.environ, **BINDER_ENV, "JUPYTER_CONFIG_DIR": str(config_dir)}
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
-            "--ServerApp.log_level=WARN",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    server = Server(f"http://127.0.0.1:{port}/", token, process)
-    deadline = time.monotonic() + 90
-    headers = {"Authorization": f"token {token}"}
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.close()
-            tail = (folder / "server.log").read_text(errors="replace")[-2000:]
-            msg = f"jupyter server exited early:\n{tail}"
-            raise RuntimeError(msg)
-        try:
-            answer = httpx.get(server.url + "binderfed/session", headers=headers, timeout=2)
-            if answer.status_code == 200:
-                log.close()
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    log.close()
-    msg = "jupyter server did not answer within 90 s"
-    raise RuntimeError(msg)
+    return start_jupyter_server(
+        folder,
+        env={**BINDER_ENV, "JUPYTER_CONFIG_DIR": str(config_dir)},
+        args=["--ServerApp.log_level=WARN"],
+        ready_path="binderfed/session",
+    )
 
 
 @dataclass
@@ -175,7 +123,7 @@ async def load(
     return result
 
 
-async def run(server: Server, clients: int, requests: int, period: float) -> None:
+async def run(server: JupyterServer, clients: int, requests: int, period: float) -> None:
     endpoints = [
         ("/binderfed/session", "binderfed/session", True),
         ("/api/status", "api/status", False),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -39,7 +39,7 @@ from .limits import SessionLimits
 from .routing import Candidate, RoutingPolicy, get_policy, routing_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from .events import BuildEvent
     from .session import AsyncSession, Session
@@ -400,6 +400,37 @@ def first_then(first: Member, ranking: Sequence[Member]) -> list[Member]:
     return [first, *(m for m in ranking if m.name != first.name)]
 
 
+class FailoverPlan:
+    """The members to try in turn, bounded in count and time; what every failure means.
+
+    Iterate it for the next member; report a failure with `failed()`, which raises the
+    error itself when no other member would do better (a spec error, a 4xx).
+    """
+
+    def __init__(self, ranking: Sequence[Member], max_attempts: int, seconds: float) -> None:
+        self.ranking = list(ranking[:max_attempts])
+        self.deadline = time.monotonic() + seconds
+        self.attempts: list[tuple[str, BinderFedError]] = []
+
+    def __iter__(self) -> Iterator[Member]:
+        for member in self.ranking:
+            if self.attempts and time.monotonic() >= self.deadline:
+                return
+            yield member
+
+    def failed(self, member: Member, error: BinderFedError) -> None:
+        if not should_fail_over(error):
+            raise error
+        self.attempts.append((member.name, error))
+        logger.warning("launch on %s failed (%s); trying the next member", member.name, error)
+
+    def exhausted(self) -> LaunchExhausted:
+        if not self.attempts:
+            return LaunchExhausted("launch: no member to try", self.attempts)
+        tried = "; ".join(f"{name}: {error}" for name, error in self.attempts)
+        return LaunchExhausted(f"launch failed on every member tried ({tried})", self.attempts)
+
+
 def should_fail_over(error: BinderFedError) -> bool:
     """Worth another member: the hub is down or broken, or this repo is full there.
 
@@ -464,6 +495,23 @@ class PrimeResult(BaseModel):
     reason: str | None = None
 
 
+def skip_unhealthy(
+    targets: Sequence[Member], health: FederationHealth, *, include_unhealthy: bool
+) -> tuple[dict[str, PrimeResult], list[Member]]:
+    """(results of the members skipped as unhealthy, the members to prime)."""
+    skipped: dict[str, PrimeResult] = {}
+    todo: list[Member] = []
+    for member in targets:
+        state = health.members.get(member.name)
+        if state is not None and not state.healthy and not include_unhealthy:
+            skipped[member.name] = PrimeResult(
+                member=member.name, outcome=PrimeOutcome.SKIPPED, reason=state.reason
+            )
+        else:
+            todo.append(member)
+    return skipped, todo
+
+
 def _build_only_refused(error: BinderFedError) -> bool:
     return isinstance(error, BuildFailed) and error.status_code == 400
 
@@ -471,17 +519,23 @@ def _build_only_refused(error: BinderFedError) -> bool:
 # --- the clients -----------------------------------------------------------------------------
 
 
-class _FederationBase:
+HubT = TypeVar("HubT", BinderHub, AsyncBinderHub)
+ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+
+
+class _FederationBase(Generic[HubT, ClientT]):
+    """Configuration, routing and the decisions shared by the sync and async federations."""
+
     def __init__(
         self,
-        federation: FederationConfig | Mapping[str, Any] | str | Path | None,
+        federation: FederationConfig | Mapping[str, Any] | str | Path | None = None,
         *,
-        policy: str | RoutingPolicy,
-        timeout: float,
-        limits: StreamLimits | None,
-        headers: Mapping[str, str] | None,
-        health_ttl: float,
-        max_attempts: int,
+        policy: str | RoutingPolicy = "weighted-random",
+        timeout: float = 10.0,
+        limits: StreamLimits | None = None,
+        headers: Mapping[str, str] | None = None,
+        health_ttl: float = 15.0,
+        max_attempts: int = 3,
     ) -> None:
         self.config = load_federation(federation)
         self.policy = get_policy(policy)
@@ -491,6 +545,9 @@ class _FederationBase:
         self.health_ttl = health_ttl
         self.max_attempts = max_attempts
         self.last_health: FederationHealth | None = None
+        self._hubs: dict[str, HubT] = {}
+        self._probes: ClientT | None = None
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.name!r}, {len(self.config.members)} members)"
@@ -533,37 +590,13 @@ class _FederationBase:
         }
 
 
-class Federation(_FederationBase):
+class Federation(_FederationBase[BinderHub, httpx.Client]):
     """A federation of BinderHubs (default: mybinder.org's members).
 
     >>> with Federation() as fed:
     ...     print(fed.health().healthy)
     ...     session = fed.launch("gh/binder-examples/requirements/HEAD")
     """
-
-    def __init__(
-        self,
-        federation: FederationConfig | Mapping[str, Any] | str | Path | None = None,
-        *,
-        policy: str | RoutingPolicy = "weighted-random",
-        timeout: float = 10.0,
-        limits: StreamLimits | None = None,
-        headers: Mapping[str, str] | None = None,
-        health_ttl: float = 15.0,
-        max_attempts: int = 3,
-    ) -> None:
-        super().__init__(
-            federation,
-            policy=policy,
-            timeout=timeout,
-            limits=limits,
-            headers=headers,
-            health_ttl=health_ttl,
-            max_attempts=max_attempts,
-        )
-        self._hubs: dict[str, BinderHub] = {}
-        self._lock = threading.Lock()
-        self._probes: httpx.Client | None = None
 
     def _probe_client(self) -> httpx.Client:
         # one pool for every probe: making a client (and its TLS context) costs tens of ms
@@ -688,25 +721,17 @@ class Federation(_FederationBase):
         ranking = self.route(resolved, policy=policy)
         if via_redirector:
             ranking = first_then(self.resolve(resolved).member, ranking)
-        attempts: list[tuple[str, BinderFedError]] = []
-        deadline = time.monotonic() + self.limits.total_timeout
-        for member in ranking[: max_attempts or self.max_attempts]:
+        plan = FailoverPlan(ranking, max_attempts or self.max_attempts, self.limits.total_timeout)
+        for member in plan:
             callback = _tagged(on_event, member.name)
             try:
                 session = self.hub(member.name).launch(resolved, urlpath=urlpath, on_event=callback)
             except BinderFedError as error:
-                if not should_fail_over(error):
-                    raise
-                attempts.append((member.name, error))
-                logger.warning(
-                    "launch on %s failed (%s); trying the next member", member.name, error
-                )
-                if time.monotonic() >= deadline:
-                    break
+                plan.failed(member, error)
                 continue
             session.member = member.name
             return session
-        raise _exhausted(attempts)
+        raise plan.exhausted()
 
     def prime(
         self,
@@ -725,16 +750,7 @@ class Federation(_FederationBase):
         targets = self._probe_targets(members)
         health = self.health(members=[m.name for m in targets])
         cancelled = threading.Event()
-        results: dict[str, PrimeResult] = {}
-        todo: list[Member] = []
-        for member in targets:
-            state = health.members.get(member.name)
-            if state is not None and not state.healthy and not include_unhealthy:
-                results[member.name] = PrimeResult(
-                    member=member.name, outcome=PrimeOutcome.SKIPPED, reason=state.reason
-                )
-            else:
-                todo.append(member)
+        results, todo = skip_unhealthy(targets, health, include_unhealthy=include_unhealthy)
         hubs = {m.name: BinderHub(m.url, **self._hub_options()) for m in todo}
         pool = ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="prime")
         futures = {
@@ -796,13 +812,6 @@ def _tagged(
     return lambda event: on_event(member, event)
 
 
-def _exhausted(attempts: Sequence[tuple[str, BinderFedError]]) -> LaunchExhausted:
-    if not attempts:
-        return LaunchExhausted("launch: no member to try", attempts)
-    tried = "; ".join(f"{name}: {error}" for name, error in attempts)
-    return LaunchExhausted(f"launch failed on every member tried ({tried})", attempts)
-
-
 def _prime_one(
     hub: BinderHub,
     member: str,
@@ -848,31 +857,8 @@ def _prime_one(
         raise BinderFedError(str(error)) from error
 
 
-class AsyncFederation(_FederationBase):
+class AsyncFederation(_FederationBase[AsyncBinderHub, httpx.AsyncClient]):
     """The async twin of `Federation`."""
-
-    def __init__(
-        self,
-        federation: FederationConfig | Mapping[str, Any] | str | Path | None = None,
-        *,
-        policy: str | RoutingPolicy = "weighted-random",
-        timeout: float = 10.0,
-        limits: StreamLimits | None = None,
-        headers: Mapping[str, str] | None = None,
-        health_ttl: float = 15.0,
-        max_attempts: int = 3,
-    ) -> None:
-        super().__init__(
-            federation,
-            policy=policy,
-            timeout=timeout,
-            limits=limits,
-            headers=headers,
-            health_ttl=health_ttl,
-            max_attempts=max_attempts,
-        )
-        self._hubs: dict[str, AsyncBinderHub] = {}
-        self._probes: httpx.AsyncClient | None = None
 
     def _probe_client(self) -> httpx.AsyncClient:
         if self._probes is None:
@@ -975,27 +961,19 @@ class AsyncFederation(_FederationBase):
         ranking = await self.route(resolved, policy=policy)
         if via_redirector:
             ranking = first_then((await self.resolve(resolved)).member, ranking)
-        attempts: list[tuple[str, BinderFedError]] = []
-        deadline = time.monotonic() + self.limits.total_timeout
-        for member in ranking[: max_attempts or self.max_attempts]:
+        plan = FailoverPlan(ranking, max_attempts or self.max_attempts, self.limits.total_timeout)
+        for member in plan:
             callback = _tagged(on_event, member.name)
             try:
                 session = await self.hub(member.name).launch(
                     resolved, urlpath=urlpath, on_event=callback
                 )
             except BinderFedError as error:
-                if not should_fail_over(error):
-                    raise
-                attempts.append((member.name, error))
-                logger.warning(
-                    "launch on %s failed (%s); trying the next member", member.name, error
-                )
-                if time.monotonic() >= deadline:
-                    break
+                plan.failed(member, error)
                 continue
             session.member = member.name
             return session
-        raise _exhausted(attempts)
+        raise plan.exhausted()
 
     async def prime(
         self,
@@ -1008,16 +986,7 @@ class AsyncFederation(_FederationBase):
         resolved = as_spec(spec)
         targets = self._probe_targets(members)
         health = await self.health(members=[m.name for m in targets])
-        results: dict[str, PrimeResult] = {}
-        todo: list[Member] = []
-        for member in targets:
-            state = health.members.get(member.name)
-            if state is not None and not state.healthy and not include_unhealthy:
-                results[member.name] = PrimeResult(
-                    member=member.name, outcome=PrimeOutcome.SKIPPED, reason=state.reason
-                )
-            else:
-                todo.append(member)
+        results, todo = skip_unhealthy(targets, health, include_unhealthy=include_unhealthy)
 
         async def one(member: Member) -> PrimeResult:
             async with AsyncBinderHub(member.url, **self._hub_options()) as hub:

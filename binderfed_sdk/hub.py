@@ -6,7 +6,7 @@ import asyncio
 import time
 import types
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 from httpx_sse import EventSource
@@ -47,17 +47,27 @@ def as_spec(spec: Spec | str) -> Spec:
     return spec if isinstance(spec, Spec) else parse(spec)
 
 
-class _HubBase:
-    """Configuration and request shapes shared by the sync and async clients."""
+ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+
+
+class _HubBase(Generic[ClientT]):
+    """Configuration and request shapes shared by the sync and async clients.
+
+    Pass `client=` to bring your own httpx client (proxies, certificates, a transport); it is
+    then yours to close.
+    """
+
+    _client_class: type[ClientT]
 
     def __init__(
         self,
-        url: str,
+        url: str = "https://mybinder.org",
         *,
-        headers: Mapping[str, str] | None,
-        timeout: float | httpx.Timeout,
-        limits: StreamLimits | None,
-        retry: RetryPolicy | None,
+        client: ClientT | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: StreamLimits | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.url = hub_root(url)
         self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
@@ -66,6 +76,12 @@ class _HubBase:
         self.retry = retry or RetryPolicy()
         #: the `x-ratelimit-*` headers of the last `/build` answer, if it had them
         self.rate_limit: RateLimit | None = None
+        self._owns_client = client is None
+        self.client: ClientT = client or self._client_class(
+            headers=self.headers, timeout=self.timeout, follow_redirects=False
+        )
+        if client is not None:
+            self.client.headers.update(self.headers)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -243,34 +259,15 @@ async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncItera
             await asyncio.sleep(delay)
 
 
-class BinderHub(_HubBase):
+class BinderHub(_HubBase[httpx.Client]):
     """A client of one BinderHub (default: mybinder.org).
 
     >>> with BinderHub() as hub:
     ...     for event in hub.build("gh/binder-examples/requirements/HEAD"):
     ...         print(event.phase, event.log_line)
-
-    Pass `client=` to bring your own `httpx.Client` (proxies, certificates, a transport);
-    it is then yours to close.
     """
 
-    def __init__(
-        self,
-        url: str = "https://mybinder.org",
-        *,
-        client: httpx.Client | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        limits: StreamLimits | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(url, headers=headers, timeout=timeout, limits=limits, retry=retry)
-        self._owns_client = client is None
-        self.client = client or httpx.Client(
-            headers=self.headers, timeout=self.timeout, follow_redirects=False
-        )
-        if client is not None:
-            self.client.headers.update(self.headers)
+    _client_class = httpx.Client
 
     def close(self) -> None:
         if self._owns_client:
@@ -352,26 +349,10 @@ class BinderHub(_HubBase):
         raise _no_ready(self.url)
 
 
-class AsyncBinderHub(_HubBase):
+class AsyncBinderHub(_HubBase[httpx.AsyncClient]):
     """The async twin of `BinderHub`."""
 
-    def __init__(
-        self,
-        url: str = "https://mybinder.org",
-        *,
-        client: httpx.AsyncClient | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        limits: StreamLimits | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(url, headers=headers, timeout=timeout, limits=limits, retry=retry)
-        self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            headers=self.headers, timeout=self.timeout, follow_redirects=False
-        )
-        if client is not None:
-            self.client.headers.update(self.headers)
+    _client_class = httpx.AsyncClient
 
     async def aclose(self) -> None:
         if self._owns_client:

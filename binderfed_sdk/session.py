@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -35,8 +35,14 @@ __all__ = ["AsyncSession", "Session"]
 _GONE_STATUSES = frozenset({404, 424, 502, 503})
 
 
-class _SessionBase:
-    """What sync and async sessions share: identity, URLs, and a repr without the token."""
+ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
+
+
+class _SessionBase(Generic[ClientT]):
+    """What sync and async sessions share: identity, URLs, and a repr without the token.
+
+    `client`: an httpx client to use (yours to close); by default the session makes its own.
+    """
 
     def __init__(
         self,
@@ -47,8 +53,11 @@ class _SessionBase:
         image: str | None = None,
         spec: Spec | None = None,
         urlpath: str | None = None,
+        client: ClientT | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
+        self._client: ClientT | None = client
+        self._owns_client = client is None
         self.url = hub_root(url)
         self.token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.hub = hub
@@ -130,39 +139,6 @@ class _SessionBase:
         return True
 
     @classmethod
-    def _ready_args(cls, hub: str, event: BuildEvent) -> tuple[str, SecretStr]:
-        if not event.url or event.token is None:
-            msg = "launch: the `ready` event carries no session url and token (a build-only hub?)"
-            raise ProtocolError(msg, hub=hub)
-        return event.url, event.token
-
-
-class Session(_SessionBase):
-    """A running session. As a context manager it always shuts the server down on exit.
-
-    >>> with hub.launch("gh/binder-examples/requirements/HEAD") as session:
-    ...     session.status().kernels
-    """
-
-    def __init__(
-        self,
-        url: str,
-        token: str | SecretStr,
-        *,
-        hub: str | None = None,
-        image: str | None = None,
-        spec: Spec | None = None,
-        urlpath: str | None = None,
-        client: httpx.Client | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(
-            url, token, hub=hub, image=image, spec=spec, urlpath=urlpath, timeout=timeout
-        )
-        self._client = client
-        self._owns_client = client is None
-
-    @classmethod
     def from_ready(
         cls,
         hub: str,
@@ -170,13 +146,16 @@ class Session(_SessionBase):
         *,
         spec: Spec | None = None,
         urlpath: str | None = None,
-        client: httpx.Client | None = None,
+        client: ClientT | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-    ) -> Session:
-        url, token = cls._ready_args(hub, event)
+    ) -> Self:
+        """The session a build stream's `ready` event describes."""
+        if not event.url or event.token is None:
+            msg = "launch: the `ready` event carries no session url and token (a build-only hub?)"
+            raise ProtocolError(msg, hub=hub)
         return cls(
-            url,
-            token,
+            event.url,
+            event.token,
             hub=hub,
             image=event.image or event.image_name,
             spec=spec,
@@ -184,6 +163,14 @@ class Session(_SessionBase):
             client=client,
             timeout=timeout,
         )
+
+
+class Session(_SessionBase[httpx.Client]):
+    """A running session. As a context manager it always shuts the server down on exit.
+
+    >>> with hub.launch("gh/binder-examples/requirements/HEAD") as session:
+    ...     session.status().kernels
+    """
 
     @property
     def client(self) -> httpx.Client:
@@ -247,49 +234,8 @@ class Session(_SessionBase):
             self.close()
 
 
-class AsyncSession(_SessionBase):
+class AsyncSession(_SessionBase[httpx.AsyncClient]):
     """The async twin of `Session`."""
-
-    def __init__(
-        self,
-        url: str,
-        token: str | SecretStr,
-        *,
-        hub: str | None = None,
-        image: str | None = None,
-        spec: Spec | None = None,
-        urlpath: str | None = None,
-        client: httpx.AsyncClient | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(
-            url, token, hub=hub, image=image, spec=spec, urlpath=urlpath, timeout=timeout
-        )
-        self._client = client
-        self._owns_client = client is None
-
-    @classmethod
-    def from_ready(
-        cls,
-        hub: str,
-        event: BuildEvent,
-        *,
-        spec: Spec | None = None,
-        urlpath: str | None = None,
-        client: httpx.AsyncClient | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-    ) -> AsyncSession:
-        url, token = cls._ready_args(hub, event)
-        return cls(
-            url,
-            token,
-            hub=hub,
-            image=event.image or event.image_name,
-            spec=spec,
-            urlpath=urlpath,
-            client=client,
-            timeout=timeout,
-        )
 
     @property
     def client(self) -> httpx.AsyncClient:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from conftest import free_port
+from servers import free_port
 from wirehub import WireHub
 
 from binderfed_sdk.cli import main

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import free_port
+from servers import free_port
 from wirehub import WireHub
 
 from binderfed_sdk import BuildFailed, RateLimited, SpecError, StreamLimits

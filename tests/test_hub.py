@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from conftest import free_port
+from servers import free_port
 from wirehub import WireHub, fixture_events
 
 from binderfed_sdk import (

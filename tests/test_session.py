@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from conftest import JupyterServer, free_port, start_jupyter_server
+from servers import JupyterServer, free_port, start_jupyter_server
 from wirehub import WireHub
 
 from binderfed_sdk import (

@@ -1,0 +1,92 @@
+"""Real local servers for tests and benchmarks: a `jupyter server` process on 127.0.0.1,
+started and stopped by PID (the BinderHub-speaking server is `wirehub.py`)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class JupyterServer:
+    """A real `jupyter server` process on 127.0.0.1, stopped by PID."""
+
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(15)
+
+
+def start_jupyter_server(
+    root: Path,
+    token: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    ready_path: str = "api",
+    timeout: float = 90.0,
+) -> JupyterServer:
+    """Start a server on a free port; return once `ready_path` answers 200 (with the token)."""
+    token = token or secrets.token_urlsafe(16)
+    port = free_port()
+    log_path = root / "jupyter-server.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter_server",
+            "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", *args,
+        ],
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1", **(env or {})},
+    )  # fmt: skip
+    server = JupyterServer(f"http://127.0.0.1:{port}/", token, process)
+    headers = {"Authorization": f"token {token}"}
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                output = log_path.read_text(errors="replace")
+                msg = f"jupyter server exited early:\n{output[-2000:]}"
+                raise RuntimeError(msg)
+            try:
+                answer = httpx.get(server.url + ready_path, headers=headers, timeout=2)
+                if answer.status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        server.stop()
+        msg = f"jupyter server did not answer within {timeout:g} s"
+        raise RuntimeError(msg)
+    finally:
+        log.close()
