@@ -97,10 +97,10 @@ def running_servers(state: manager.SandboxState, wait: float = 5.0) -> dict[str,
 
 def server_environment(state: manager.SandboxState, session: Session) -> dict[str, str]:
     """The environment of the session's process, read from /proc (an independent source)."""
-    username = session.url.rstrip("/").rsplit("/", 1)[-1]
+    username, server = session.url.rstrip("/").split("/")[-2:]
     with hub_api(state, session.member or "") as api:
-        user = api.get(f"users/{username}", params={"include_stopped_servers": "0"}).json()
-    pid = user["servers"][""]["state"]["pid"]
+        user = api.get(f"users/{username}").json()
+    pid = user["servers"][server]["state"]["pid"]
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
 
@@ -200,7 +200,8 @@ def test_cli_demo_prints_member_url_time_and_memory(sandbox: manager.SandboxStat
     for member in sandbox.members:  # stop what the demo left running
         with hub_api(sandbox, member.name) as api:
             for user in api.get("users").json():
-                api.delete(f"users/{user['name']}/server")
+                for name in user.get("servers") or {}:
+                    api.delete(f"users/{user['name']}/servers/{name}")
     assert url
 
 
@@ -218,13 +219,13 @@ def test_the_real_culler_stops_an_idle_session_when_predicted(
     predicted_left = IDLE_TIMEOUT - (now - status.last_activity).total_seconds()
     predicted_stop = time.monotonic() + predicted_left
     # no traffic from here on: poll only the hub's API, not the session
-    username = session.url.rstrip("/").rsplit("/", 1)[-1]
+    username, server = session.url.rstrip("/").split("/")[-2:]
     deadline = time.monotonic() + IDLE_TIMEOUT + 30
     stopped_at = None
     with hub_api(sandbox, sandbox.members[0].name) as api:
         while time.monotonic() < deadline:
             servers = api.get(f"users/{username}").json().get("servers") or {}
-            if "" not in servers:
+            if server not in servers:
                 stopped_at = time.monotonic()
                 break
             time.sleep(0.5)

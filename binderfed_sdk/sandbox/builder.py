@@ -36,6 +36,7 @@ import tornado.httpserver
 import tornado.iostream
 import tornado.netutil
 import tornado.web
+from httpx_sse import aconnect_sse
 from pydantic import BaseModel, ConfigDict
 
 from binderfed_sdk import __version__
@@ -46,6 +47,8 @@ from binderfed_sdk.spec import Provider, Spec
 __all__ = ["BuildService", "BuilderConfig"]
 
 PIP_TAIL = 12
+#: each launch is a named server of a user made for it, as BinderHub's launcher does
+SERVER_NAME = "binder"
 
 # `rfc3987_syntax` (jsonschema's optional IRI format checker, pulled in through jupyter-events)
 # compiles a grammar at import: 2.5 s of every Jupyter server's start here, for a format no
@@ -307,7 +310,7 @@ class BuildService:
                 msg = f"the hub refused to create a user (HTTP {created.status_code})"
                 raise BuildError(msg, 500)
             await emit({"phase": "launching", "message": "Launching server...\n"})
-            started = await self.hub.post(f"users/{username}/server", json=options)
+            started = await self.hub.post(f"users/{username}/servers/{SERVER_NAME}", json=options)
             if started.status_code not in {201, 202}:
                 msg = f"the hub could not start the server (HTTP {started.status_code})"
                 raise BuildError(msg, 500)
@@ -316,7 +319,7 @@ class BuildService:
             await self.stop_user(username)  # nothing half-started is left behind
             raise
         self.launch_count += 1
-        url = f"{self.config.hub_public_url}user/{username}/"
+        url = f"{self.config.hub_public_url}user/{username}/{SERVER_NAME}/"
         return {
             "phase": "ready",
             "message": f"server running at {url}\n",
@@ -339,29 +342,29 @@ class BuildService:
         await asyncio.to_thread(shutil.copytree, source, home, symlinks=True)
 
     async def _wait_ready(self, username: str, emit: Any) -> None:
-        deadline = time.monotonic() + self.config.launch_timeout
-        reported: set[str] = set()
-        while time.monotonic() < deadline:
-            answer = await self.hub.get(f"users/{username}")
-            server = (answer.json().get("servers") or {}).get("") if answer.is_success else None
-            if server and server.get("ready"):
-                await emit(
-                    {"phase": "launching", "message": f"Server ready at /user/{username}/\n"}
-                )
-                return
-            if server is None and answer.is_success and reported:
-                break  # it was pending and is gone: the spawn failed
-            state = "pending" if server else "requested"
-            if state not in reported:
-                reported.add(state)
-                await emit({"phase": "launching", "message": f"Server {state}...\n"})
-            await asyncio.sleep(0.2)
+        """Relay the hub's own launch progress (its progress event stream) until ready."""
+        path = f"users/{username}/servers/{SERVER_NAME}/progress"
+        try:
+            async with asyncio.timeout(self.config.launch_timeout):
+                async with aconnect_sse(self.hub, "GET", path, timeout=None) as source:
+                    async for sse in source.aiter_sse():
+                        progress = json.loads(sse.data)
+                        if progress.get("message"):
+                            await emit(
+                                {"phase": "launching", "message": progress["message"] + "\n"}
+                            )
+                        if progress.get("ready"):
+                            return
+                        if progress.get("failed"):
+                            break
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            pass
         msg = "Internal Server Error"
         raise BuildError(msg, 500)
 
     async def stop_user(self, username: str) -> None:
         with contextlib.suppress(httpx.HTTPError):
-            await self.hub.delete(f"users/{username}/server")
+            await self.hub.delete(f"users/{username}/servers/{SERVER_NAME}")
         with contextlib.suppress(httpx.HTTPError):
             await self.hub.delete(f"users/{username}")
 
@@ -488,7 +491,7 @@ class _BuildHandler(_Handler):
             await self.emit({"phase": "built", "message": "Built image, launching...\n",
                              "imageName": name})  # fmt: skip
             ready = await service.launch(spec, commit, env_dir, client_ip, self.emit)
-            username = ready["url"].rstrip("/").rsplit("/", 1)[-1]
+            username = ready["url"].rstrip("/").split("/")[-2]
             await self.emit(ready)
             username = None  # delivered: the session is the client's now
         except BuildError as error:

@@ -218,6 +218,7 @@ c.JupyterHub.authenticator_class = "null"
 c.JupyterHub.spawner_class = "binderfed_sdk.sandbox.spawner.SandboxSpawner"
 c.JupyterHub.last_activity_interval = {max(1, int(settings.activity_interval))}
 c.JupyterHub.cleanup_servers = True
+c.JupyterHub.allow_named_servers = True
 c.JupyterHub.cleanup_proxy = True
 c.Spawner.mem_limit = {settings.mem_limit}
 c.Spawner.mem_guarantee = {settings.mem_guarantee}
