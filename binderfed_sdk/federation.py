@@ -512,6 +512,22 @@ def skip_unhealthy(
     return skipped, todo
 
 
+class _PrimeClock:
+    """Times one member's priming and writes its result."""
+
+    def __init__(self, member: str) -> None:
+        self.member = member
+        self.started = time.monotonic()
+
+    def __call__(
+        self, outcome: PrimeOutcome, method: str, reason: str | None = None
+    ) -> PrimeResult:
+        seconds = round(time.monotonic() - self.started, 3)
+        return PrimeResult(
+            member=self.member, outcome=outcome, seconds=seconds, method=method, reason=reason
+        )
+
+
 def _build_only_refused(error: BinderFedError) -> bool:
     return isinstance(error, BuildFailed) and error.status_code == 400
 
@@ -819,17 +835,8 @@ def _prime_one(
     on_event: Callable[[str, BuildEvent], object] | None,
     cancelled: threading.Event,
 ) -> PrimeResult:
-    started = time.monotonic()
+    result = _PrimeClock(member)
     callback = _tagged(on_event, member)
-
-    def result(outcome: PrimeOutcome, method: str, reason: str | None = None) -> PrimeResult:
-        return PrimeResult(
-            member=member,
-            outcome=outcome,
-            seconds=round(time.monotonic() - started, 3),
-            method=method,
-            reason=reason,
-        )
 
     method = "build-only"
     try:
@@ -1014,17 +1021,8 @@ async def _aprime_one(
     spec: Spec,
     on_event: Callable[[str, BuildEvent], object] | None,
 ) -> PrimeResult:
-    started = time.monotonic()
+    result = _PrimeClock(member)
     callback = _tagged(on_event, member)
-
-    def result(outcome: PrimeOutcome, method: str, reason: str | None = None) -> PrimeResult:
-        return PrimeResult(
-            member=member,
-            outcome=outcome,
-            seconds=round(time.monotonic() - started, 3),
-            method=method,
-            reason=reason,
-        )
 
     method = "build-only"
     try:

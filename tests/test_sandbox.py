@@ -145,13 +145,30 @@ def test_launch_through_the_redirector(sandbox: manager.SandboxState) -> None:
     finally:
         assert session.shutdown()
     assert not running_servers(sandbox)
+    assert_no_secret_in_logs(sandbox, session.token.get_secret_value())
+
+
+def assert_no_secret_in_logs(state: manager.SandboxState, secret: str) -> None:
+    logs = list(Path(state.dir).rglob("*.log"))
+    assert logs
+    for log in logs:
+        assert secret not in log.read_text(errors="replace"), f"a token is in {log}"
+
+
+def build_token(hub_url: str, spec: str) -> str:
+    """The build token a hub's /v2/ launch page carries, as a browser would get it."""
+    page = httpx.get(hub_url + "v2/" + spec).text
+    start = page.index("window.pageConfig = ") + len("window.pageConfig = ")
+    token: str = json.loads(page[start : page.index(";</script>", start)])["buildToken"]
+    return token
 
 
 def test_same_commit_again_needs_no_build(sandbox: manager.SandboxState) -> None:
     repository(sandbox, "again", {"requirements.txt": "pydantic\n"})
     url = sandbox.members[0].url
+    token = build_token(url, "gh/tests/again/HEAD")
     with BinderHub(url) as hub:
-        hub.launch("gh/tests/again/HEAD").shutdown()  # builds
+        hub.launch("gh/tests/again/HEAD", build_token=token).shutdown()  # builds
         phases: list[str | None] = []
         started = time.monotonic()
         session = hub.launch("gh/tests/again/HEAD", on_event=lambda e: phases.append(e.phase))
@@ -160,6 +177,8 @@ def test_same_commit_again_needs_no_build(sandbox: manager.SandboxState) -> None
     assert "building" not in phases
     assert "fetching" not in phases
     assert elapsed < 5.0, f"a cached launch took {elapsed:.1f} s"
+    assert_no_secret_in_logs(sandbox, token)
+    assert_no_secret_in_logs(sandbox, session.token.get_secret_value())
 
 
 @pytest.mark.parametrize(

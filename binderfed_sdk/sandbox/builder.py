@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict
 
 from binderfed_sdk import __version__
 from binderfed_sdk._errors import SpecError
-from binderfed_sdk.sandbox.wire import KEEPALIVE, encode_event, make_jwt, verify_jwt
+from binderfed_sdk.sandbox.wire import KEEPALIVE, encode_event, log_request, make_jwt, verify_jwt
 from binderfed_sdk.spec import Provider, Spec
 
 __all__ = ["BuildService", "BuilderConfig"]
@@ -563,14 +563,15 @@ class _MetricsHandler(_Handler):
 def application(service: BuildService) -> tornado.web.Application:
     kwargs = {"service": service}
     return tornado.web.Application(
-        [
+        log_function=log_request,
+        handlers=[
             (r"/build/([^/]+)/(.+)", _BuildHandler, kwargs),
             (r"/health", _HealthHandler, kwargs),
             (r"/versions", _VersionsHandler, kwargs),
             (r"/api/repoproviders", _ProvidersHandler, kwargs),
             (r"/v2/([^/]+)/(.+)", _LaunchPageHandler, kwargs),
             (r"/metrics", _MetricsHandler, kwargs),
-        ]
+        ],
     )
 
 

@@ -41,6 +41,7 @@ from binderfed_sdk.federation import (
     load_federation,
 )
 from binderfed_sdk.routing import WeightedRandom
+from binderfed_sdk.sandbox.wire import log_request
 
 if TYPE_CHECKING:
     import socket
@@ -197,7 +198,8 @@ class Redirector:
                 (r"/active_hosts", _ActiveHostsHandler, {"redirector": self}),
                 (r"/metrics", _MetricsHandler, {"redirector": self}),
                 (r"/(.*)", _ProxyHandler, {"redirector": self, "client": proxy}),
-            ]
+            ],
+            log_function=log_request,
         )
         server = tornado.httpserver.HTTPServer(app)
         server.add_sockets(self._sockets)

@@ -60,6 +60,8 @@ class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untype
         env["JUPYTER_CONFIG_PATH"] = str(base / "etc" / "jupyter")
         env["PATH"] = f"{self.env_dir / 'bin'}:{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.env_dir)
+        # the launch token goes in the environment, not the command line the hub logs
+        env["JUPYTER_TOKEN"] = self._option("token")
         return env
 
     def get_args(self) -> list[str]:
@@ -71,7 +73,6 @@ class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untype
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
             f"--ServerApp.base_url={self.server.base_url}",
-            f"--IdentityProvider.token={self._option('token')}",
             f"--ServerApp.root_dir={self._option('workdir')}",
             "--ServerApp.allow_root=True",
             "--ServerApp.trust_xheaders=True",

@@ -6,12 +6,30 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["KEEPALIVE", "encode_event", "make_jwt", "verify_jwt"]
+from binderfed_sdk._redact import redact
+
+if TYPE_CHECKING:
+    import tornado.web
+
+_access_log = logging.getLogger("tornado.access")
+
+__all__ = ["KEEPALIVE", "encode_event", "log_request", "make_jwt", "verify_jwt"]
 
 KEEPALIVE = b":keepalive\n\n"
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, with `token=` / `build_token=` values masked."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    request = handler.request
+    millis = 1000.0 * request.request_time()
+    uri = redact(request.uri or "")
+    _access_log.log(level, f"{status} {request.method} {uri} ({request.remote_ip}) {millis:.1f}ms")
 
 
 def encode_event(data: dict[str, Any]) -> bytes:
