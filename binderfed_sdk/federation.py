@@ -596,6 +596,15 @@ class _FederationBase(Generic[HubT, ClientT]):
             return self.config.members
         return [self.config.member(name) for name in names]
 
+    def _resolution(self, redirector: str, response: httpx.Response) -> Resolution:
+        return resolution_from_redirect(
+            self.config,
+            redirector,
+            response.status_code,
+            response.headers.get("location"),
+            response.cookies.get("host"),
+        )
+
     def _hub_options(self) -> dict[str, Any]:
         return {
             "timeout": self.timeout,
@@ -698,13 +707,7 @@ class Federation(_FederationBase[BinderHub, httpx.Client]):
                 follow_redirects=False,
             ) as response,
         ):
-            return resolution_from_redirect(
-                self.config,
-                redirector,
-                response.status_code,
-                response.headers.get("location"),
-                response.cookies.get("host"),
-            )
+            return self._resolution(redirector, response)
 
     def refresh(self) -> FederationConfig:
         """Replace the member list with the redirector's `/active_hosts` (healthy members)."""
@@ -937,13 +940,7 @@ class AsyncFederation(_FederationBase[AsyncBinderHub, httpx.AsyncClient]):
                 follow_redirects=False,
             ) as response,
         ):
-            return resolution_from_redirect(
-                self.config,
-                redirector,
-                response.status_code,
-                response.headers.get("location"),
-                response.cookies.get("host"),
-            )
+            return self._resolution(redirector, response)
 
     async def refresh(self) -> FederationConfig:
         redirector = self.redirector

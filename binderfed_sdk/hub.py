@@ -86,6 +86,19 @@ class _HubBase(Generic[ClientT]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    def _json(
+        self, response: httpx.Response, what: str, ok_statuses: frozenset[int]
+    ) -> tuple[int, Any]:
+        data = parse_json_answer(
+            self.url,
+            what,
+            response.status_code,
+            response.headers,
+            response.content,
+            ok_statuses=ok_statuses,
+        )
+        return response.status_code, data
+
     def _stream_core(
         self, spec: Spec | str, *, build_only: bool, build_token: str | None
     ) -> BuildStreamCore:
@@ -287,14 +300,7 @@ class BinderHub(_HubBase[httpx.Client]):
             attempt += 1
             try:
                 response = self.client.get(endpoint(self.url, path))
-                return response.status_code, parse_json_answer(
-                    self.url,
-                    what,
-                    response.status_code,
-                    response.headers,
-                    response.content,
-                    ok_statuses=ok_statuses,
-                )
+                return self._json(response, what, ok_statuses)
             except (httpx.HTTPError, BinderFedError) as exc:
                 error = as_error(self.url, what, exc)
                 delay = retry_delay(self.retry, attempt, error, deadline)
@@ -372,14 +378,7 @@ class AsyncBinderHub(_HubBase[httpx.AsyncClient]):
             attempt += 1
             try:
                 response = await self.client.get(endpoint(self.url, path))
-                return response.status_code, parse_json_answer(
-                    self.url,
-                    what,
-                    response.status_code,
-                    response.headers,
-                    response.content,
-                    ok_statuses=ok_statuses,
-                )
+                return self._json(response, what, ok_statuses)
             except (httpx.HTTPError, BinderFedError) as exc:
                 error = as_error(self.url, what, exc)
                 delay = retry_delay(self.retry, attempt, error, deadline)

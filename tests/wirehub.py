@@ -30,7 +30,7 @@ import threading
 import time
 from http.client import responses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import tornado.httpserver
 import tornado.ioloop
@@ -39,11 +39,11 @@ import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
+from binderfed_sdk.sandbox._thread import ServerThread
 from binderfed_sdk.sandbox.wire import make_jwt, verify_jwt
 
 if TYPE_CHECKING:
     import socket
-    from types import TracebackType
 
 __all__ = [
     "FIXTURE_BYTES",
@@ -830,7 +830,7 @@ def _describe(provider: str, spec: str) -> tuple[str, str, str, str]:
 # ------------------------------------------------------------------------------- server
 
 
-class WireHub:
+class WireHub(ServerThread):
     """A real BinderHub-speaking HTTP server on 127.0.0.1, in a daemon thread.
 
     Knobs (plain attributes, read on every request):
@@ -856,8 +856,6 @@ class WireHub:
     ``launch_count``.
     """
 
-    STOP_TIMEOUT: ClassVar[float] = 5.0
-
     def __init__(
         self,
         *,
@@ -869,12 +867,10 @@ class WireHub:
         hold_open: float = 60.0,
         secret: bytes | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name=name)
         self.versions = versions
         self.api_only = api_only
         self.secret: bytes = secret if secret is not None else secrets.token_bytes(32)
-        self.url = ""
-        self.port = 0
 
         self.health_status = 200
         self.health_checks: list[dict[str, Any]] = _default_health_checks()
@@ -898,12 +894,6 @@ class WireHub:
 
         self._active: set[_BaseHandler] = set()
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._sockets: list[socket.socket] = []
-        self._loop: tornado.ioloop.IOLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._started = threading.Event()
-        self._error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<WireHub {self.name} {self.url or '(stopped)'}>"
@@ -943,68 +933,6 @@ class WireHub:
         self.tokens.append(token)
         return token
 
-    # -- lifecycle -------------------------------------------------------------------
-
-    def __enter__(self) -> WireHub:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        if self._thread is not None:
-            msg = "WireHub already started"
-            raise RuntimeError(msg)
-        self._stopping = False
-        self._started.clear()
-        self._error = None
-        self._sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        self.port = self._sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-ioloop", daemon=True)
-        self._thread.start()
-        if not self._started.wait(self.STOP_TIMEOUT) or self._error is not None:
-            self.stop()
-            msg = f"WireHub failed to start: {self._error!r}"
-            raise RuntimeError(msg)
-
-    def stop(self) -> None:
-        """Close every open connection, stop the server and the loop, join the thread."""
-        thread = self._thread
-        if thread is None:
-            return
-        loop, stop_event = self._loop, self._stop_event
-        if loop is not None and stop_event is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.add_callback(stop_event.set)
-        thread.join(self.STOP_TIMEOUT)
-        self._thread = None
-        if thread.is_alive():
-            msg = f"WireHub thread did not stop within {self.STOP_TIMEOUT} s"
-            raise RuntimeError(msg)
-
-    def _run(self) -> None:
-        loop = tornado.ioloop.IOLoop(make_current=False)
-        self._loop = loop
-        try:
-            loop.run_sync(self._serve)
-        except BaseException as exc:  # noqa: BLE001 - reported by start()
-            self._error = exc
-        finally:
-            for sock in self._sockets:
-                sock.close()
-            self._sockets = []
-            self._loop = None
-            self._stop_event = None
-            loop.close(all_fds=True)
-            self._started.set()
-
     def _application(self) -> tornado.web.Application:
         kwargs = {"hub": self}
         return tornado.web.Application(
@@ -1021,14 +949,17 @@ class WireHub:
             log_function=lambda _handler: None,
         )
 
-    async def _serve(self) -> None:
-        self._stop_event = asyncio.Event()
+    def start(self) -> None:
+        self._stopping = False
+        super().start()
+
+    async def serve(self, sockets: list[socket.socket], stop: asyncio.Event) -> None:
+        """Serve until stopped; then end every open stream and close every connection."""
         server = tornado.httpserver.HTTPServer(self._application())
-        server.add_sockets(self._sockets)
-        self._sockets = []  # owned by the server now
-        self._started.set()
+        server.add_sockets(sockets)
+        self.ready()
         try:
-            await self._stop_event.wait()
+            await stop.wait()
         finally:
             self._stopping = True
             server.stop()

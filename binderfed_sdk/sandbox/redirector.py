@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import httpx
 import tornado.httpserver
@@ -41,11 +41,11 @@ from binderfed_sdk.federation import (
     load_federation,
 )
 from binderfed_sdk.routing import WeightedRandom
+from binderfed_sdk.sandbox._thread import ServerThread
 from binderfed_sdk.sandbox.wire import log_request
 
 if TYPE_CHECKING:
     import socket
-    from types import TracebackType
 
 __all__ = ["Redirector"]
 
@@ -54,10 +54,9 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-class Redirector:
-    """A redirector over `federation`'s members, on 127.0.0.1, in a thread of its own."""
-
-    STOP_TIMEOUT: ClassVar[float] = 5.0
+class Redirector(ServerThread):
+    """A redirector over `federation`'s members, on 127.0.0.1, in a thread of its own
+    (`with Redirector(...)`), or in the current event loop (`await redirector.run()`)."""
 
     def __init__(
         self,
@@ -67,21 +66,14 @@ class Redirector:
         seed: int | None = None,
         check_period: float | None = None,
     ) -> None:
+        super().__init__(name="redirector", port=port)
         self.config = load_federation(federation)
-        self.port = port
-        self.url = ""
         self.period = check_period if check_period is not None else self.config.check.period
         self.policy = WeightedRandom(seed=seed)
         self.health: dict[str, MemberHealth] = {}
         self.checks = 0
         self.redirects: Counter[tuple[str, str]] = Counter()
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not security
-        self._thread: threading.Thread | None = None
-        self._loop: tornado.ioloop.IOLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-        self._sockets: list[socket.socket] = []
         self._checked = threading.Event()
         self._failed_at: dict[str, float] = {}
 
@@ -139,58 +131,11 @@ class Redirector:
         """Block until the first round of health checks is in."""
         return self._checked.wait(timeout)
 
-    # lifecycle ---------------------------------------------------------------------------------
-    def __enter__(self) -> Redirector:
-        self.start()
-        return self
+    def stop(self, timeout: float | None = None) -> None:
+        # a health check in flight may take its whole timeout to notice
+        super().stop(timeout or self.STOP_TIMEOUT + self.config.check.timeout)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._sockets = tornado.netutil.bind_sockets(self.port, "127.0.0.1")
-        self.port = self._sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._thread = threading.Thread(target=self._run, name="redirector", daemon=True)
-        self._thread.start()
-        if not self._started.wait(self.STOP_TIMEOUT) or self._error is not None:
-            self.stop()
-            msg = f"redirector failed to start: {self._error!r}"
-            raise RuntimeError(msg)
-
-    def stop(self) -> None:
-        thread, loop, stop = self._thread, self._loop, self._stop
-        if thread is None:
-            return
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.add_callback(stop.set)
-        thread.join(self.STOP_TIMEOUT + self.config.check.timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        loop = tornado.ioloop.IOLoop(make_current=False)
-        self._loop = loop
-        try:
-            loop.run_sync(self.serve)
-        except BaseException as exc:  # noqa: BLE001 - reported by start()
-            self._error = exc
-            self._started.set()
-        finally:
-            loop.close(all_fds=True)
-
-    async def serve(self) -> None:
-        """Serve until stopped (also the entry point of the command-line process)."""
-        self._stop = stop = asyncio.Event()
-        if not self._sockets:
-            self._sockets = tornado.netutil.bind_sockets(self.port, "127.0.0.1")
-            self.port = self._sockets[0].getsockname()[1]
-            self.url = f"http://127.0.0.1:{self.port}/"
+    async def serve(self, sockets: list[socket.socket], stop: asyncio.Event) -> None:
         proxy = httpx.AsyncClient(timeout=30, follow_redirects=False)
         app = tornado.web.Application(
             [
@@ -202,9 +147,9 @@ class Redirector:
             log_function=log_request,
         )
         server = tornado.httpserver.HTTPServer(app)
-        server.add_sockets(self._sockets)
+        server.add_sockets(sockets)
         checks = asyncio.create_task(self._health_loop(stop))
-        self._started.set()
+        self.ready()
         try:
             await stop.wait()
         finally:
@@ -306,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check-period", type=float)
     args = parser.parse_args(argv)
     redirector = Redirector(args.federation, port=args.port, check_period=args.check_period)
-    asyncio.run(redirector.serve())
+    asyncio.run(redirector.run())
 
 
 if __name__ == "__main__":
