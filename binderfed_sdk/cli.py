@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--build-only", action="store_true", help="build without launching")
         else:
             fed_options(sub, with_json=False)
+            sub.add_argument(
+                "--via-redirector",
+                action="store_true",
+                help="with --federation: let its redirector choose the member",
+            )
             sub.add_argument("--urlpath", help="what to open, e.g. lab/tree/index.ipynb")
             sub.add_argument("--show-token", action="store_true", help="print the session token")
             sub.add_argument(
@@ -199,7 +204,9 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 printer(event)
 
             try:
-                session = fed.launch(spec, urlpath=urlpath, on_event=tagged)
+                session = fed.launch(
+                    spec, urlpath=urlpath, on_event=tagged, via_redirector=args.via_redirector
+                )
             finally:
                 printer.finish()
         hub_url = fed.config.member(session.member).url
