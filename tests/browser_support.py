@@ -120,10 +120,12 @@ _QUIET_SETTINGS = {
 
 @dataclass
 class JupyterLab:
-    """A real JupyterLab (`python -m jupyterlab`) on 127.0.0.1, stopped by PID."""
+    """A real JupyterLab (`python -m jupyterlab`) on 127.0.0.1, stopped by PID; with
+    `app="notebook"`, a real Notebook 7 (`python -m notebook`), built on the same parts."""
 
     root: Path
     env: dict[str, str]
+    app: str = "jupyterlab"
     #: written to the server's (isolated) config dir as jupyter_server_config.json
     server_config: dict[str, Any] = field(default_factory=dict)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -169,9 +171,10 @@ class JupyterLab:
             **self.env,
         }
         self._log = self.log_path.open("wb")
+        app_class = "LabApp" if self.app == "jupyterlab" else "JupyterNotebookApp"
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyterlab",
+                sys.executable, "-m", self.app,
                 "--no-browser",
                 "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={self.port}",
@@ -179,9 +182,9 @@ class JupyterLab:
                 f"--IdentityProvider.token={self.token}",
                 "--ServerApp.allow_root=True",
                 f"--ServerApp.root_dir={notebooks}",
-                f"--LabApp.user_settings_dir={settings}",
-                f"--LabApp.workspaces_dir={self.root / 'workspaces'}",
-                "--LabApp.expose_app_in_browser=True",
+                f"--{app_class}.user_settings_dir={settings}",
+                f"--{app_class}.workspaces_dir={self.root / 'workspaces'}",
+                f"--{app_class}.expose_app_in_browser=True",
             ],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=notebooks,
         )  # fmt: skip
@@ -189,7 +192,7 @@ class JupyterLab:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.stop()
-                msg = f"JupyterLab exited early (code {self.process.returncode}):\n"
+                msg = f"{self.app} exited early (code {self.process.returncode}):\n"
                 raise RuntimeError(msg + self.log_tail())
             try:
                 if httpx.get(f"{self.url}api", timeout=1).status_code == 200:
@@ -198,7 +201,7 @@ class JupyterLab:
                 pass
             time.sleep(0.1)
         self.stop()
-        msg = f"JupyterLab did not answer within {timeout:.0f} s:\n{self.log_tail()}"
+        msg = f"{self.app} did not answer within {timeout:.0f} s:\n{self.log_tail()}"
         raise RuntimeError(msg)
 
     def stop(self) -> None:

@@ -11,9 +11,15 @@ Chromium, Playwright and the built extension are required: their absence fails t
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+import time
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from browser_support import (
     CHROMIUM_ARGS,
@@ -22,6 +28,7 @@ from browser_support import (
     JupyterLab,
     binder_environment,
     federation_without_cpu_budget,
+    free_port,
     output_dir,
     require_chromium,
     require_labextension,
@@ -29,6 +36,7 @@ from browser_support import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from playwright.sync_api import Browser, Page
 
@@ -179,3 +187,109 @@ def test_session_widget_renders_in_a_notebook(lab: JupyterLab, page: Page) -> No
     assert member in text, text
     assert "Error" not in text, text
     page.screenshot(path=str(output_dir() / "widget.png"))
+
+
+# --- the widget in the other front ends: Notebook 7 and Voila ---------------------------------
+
+
+def widget_notebook(folder: Path) -> Path:
+    """A notebook whose one cell shows the widget."""
+    cell: dict[str, object] = {
+        "cell_type": "code",
+        "id": "status",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": [],
+        "source": ["from binderfed_sdk.widget import SessionStatus\n", "SessionStatus()"],
+    }
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [cell],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "status.ipynb"
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+def wait_for_widget(page: Page, member: str, name: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+
+    try:
+        page.wait_for_function(
+            "([member]) => [...document.querySelectorAll('.widget-html')]"
+            ".some(el => el.textContent.includes(member))",
+            arg=[member],
+            timeout=60_000,
+        )
+    except PlaywrightTimeout:
+        page.screenshot(path=str(output_dir() / f"{name}-failed.png"))
+        pytest.fail(f"the widget did not render in {name}:\n{page.inner_text('body')[:1500]}")
+    page.screenshot(path=str(output_dir() / f"{name}.png"))
+
+
+def binder_env(folder: Path) -> dict[str, str]:
+    env = binder_environment()
+    env["BINDERFED_FEDERATION"] = str(federation_without_cpu_budget(folder))
+    return env
+
+
+def test_widget_renders_in_notebook_7(tmp_path: Path, browser: Browser) -> None:
+    widget_notebook(tmp_path / "notebooks")
+    server = JupyterLab(tmp_path, binder_env(tmp_path), app="notebook")
+    server.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}notebooks/status.ipynb?token={server.token}", timeout=30_000)
+        page.wait_for_function(
+            "() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel"
+            "?.status === 'idle'",
+            timeout=45_000,
+        )
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        wait_for_widget(page, MEMBER, "notebook7")
+    finally:
+        context.close()
+        server.stop()
+
+
+def test_widget_renders_in_voila(tmp_path: Path, browser: Browser) -> None:
+    notebook = widget_notebook(tmp_path / "notebooks")
+    port = free_port()
+    log = (tmp_path / "voila.log").open("wb")
+    env = {
+        **os.environ,
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        **binder_env(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+         "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebook.parent,
+    )  # fmt: skip
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert process.poll() is None, (tmp_path / "voila.log").read_text()[-2000:]
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
+        wait_for_widget(page, MEMBER, "voila")
+    finally:
+        context.close()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        log.close()
