@@ -219,7 +219,7 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             finally:
                 printer.finish()
         hub_url = hub.url
-    with session:
+    try:
         url = session.browser_url(with_token=args.show_token)
         summary = {
             "hub": hub_url,
@@ -238,11 +238,13 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(f"session   {session.url}\nopen      {url}\nimage     {session.image}\n")
             if not args.show_token:
                 out.write("token     ********** (--show-token prints it)\n")
-        if not args.shutdown:
-            session.stopped = True  # leave it running: the context manager must not stop it
-            session.close()
-        elif not args.json:
-            out.write("stopped   the session was shut down (--shutdown)\n")
+    finally:
+        # without --shutdown the session is the user's: it stays up until it is culled
+        if args.shutdown:
+            session.shutdown()
+        session.close()
+    if args.shutdown and not args.json:
+        out.write("stopped   the session was shut down (--shutdown)\n")
     return EXIT_OK
 
 

@@ -75,6 +75,7 @@ def test_launch_masks_token_unless_asked(wirehub: WireHub) -> None:
     assert code == 0
     assert wirehub.tokens[-1] not in out + err
     assert "token     **********" in out
+    assert not [p for m, p, _ in wirehub.requests if m == "POST"]  # left running
     code, out, _ = run("launch", "gh/someone/instant/HEAD", "--hub", wirehub.url, "--show-token")
     assert code == 0
     assert f"token={wirehub.tokens[-1]}" in out
@@ -125,6 +126,8 @@ def test_console_script_runs_as_a_process(wirehub: WireHub) -> None:
     assert result.returncode == 0, result.stderr
     assert "[ready" in result.stderr  # one line per event when not on a terminal
     assert wirehub.tokens[-1] not in result.stdout + result.stderr
+    shutdowns = [p for m, p, _ in wirehub.requests if m == "POST" and p.endswith("api/shutdown")]
+    assert len(shutdowns) == 1  # --shutdown stopped the session it launched
 
 
 def federation_file(tmp_path: Path, hubs: dict[str, str], prime: str) -> str:
