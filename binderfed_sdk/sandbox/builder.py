@@ -5,9 +5,10 @@ It speaks BinderHub's wire protocol (`/build` event stream, `/health`, `/version
 
 1. resolve the ref of a local git repository (`git` specs with a path or `file://` URL;
    `gh/<org>/<repo>/<ref>` maps onto `<repos>/<org>/<repo>`);
-2. make a virtual environment for that commit, once (cached by commit), installing the
-   repository's `binder/requirements.txt` or `requirements.txt` with pip, whose output is
-   streamed as `building` events; a failed build leaves nothing behind;
+2. make a virtual environment for that commit, layered over this Python's packages, once
+   (cached by commit), installing the repository's `binder/requirements.txt` or
+   `requirements.txt` with pip, whose output is streamed as `building` events; a failed
+   build leaves nothing behind;
 3. launch a JupyterLab from it through the member's JupyterHub REST API, with the session
    environment of a Binder pod, and answer `ready` with its URL and token.
 
@@ -104,9 +105,18 @@ def image_name(spec: Spec, commit: str) -> str:
     return f"binder-{escaped}-{digest}:{commit}"
 
 
-def skip_slow_import(env: Path) -> None:
+def layer_over_this_environment(env: Path) -> None:
+    """Make the new environment see this one's packages (JupyterLab, binderfed, ...) under
+    its own, as a Binder image has its base environment: a `.pth` file listing this Python's
+    site-packages. (`venv --system-site-packages` would see the base interpreter's, not a
+    virtual environment binderfed may be installed in.)"""
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    (env / "lib" / version / "site-packages" / "rfc3987_syntax.py").write_text(_SKIP_SLOW_IMPORT)
+    site_packages = env / "lib" / version / "site-packages"
+    parents = [p for p in sys.path if Path(p).name in {"site-packages", "dist-packages"}]
+    # `site.addsitedir`, not bare paths: the .pth files there (editable installs) count too
+    lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
+    (site_packages / "_binderfed_base.pth").write_text(lines)
+    (site_packages / "rfc3987_syntax.py").write_text(_SKIP_SLOW_IMPORT)
 
 
 class BuildService:
@@ -188,9 +198,10 @@ class BuildService:
                 await emit({"phase": "fetching", "message": f"Checking out {commit[:12]}...\n"})
                 await self._checkout(path, commit, staging / "repo")
                 await emit({"phase": "building", "message": "Creating the environment...\n"})
-                await self._run([sys.executable, "-m", "venv", "--system-site-packages",
-                                 "--without-pip", str(staging / "env")], emit)  # fmt: skip
-                skip_slow_import(staging / "env")
+                await self._run(
+                    [sys.executable, "-m", "venv", "--without-pip", str(staging / "env")], emit
+                )
+                layer_over_this_environment(staging / "env")
                 requirements = next(
                     (
                         staging / "repo" / name

@@ -52,9 +52,10 @@ class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untype
         env: dict[str, str] = super().get_env()
         extra = self.user_options.get("env") or {}
         env.update({k: str(v) for k, v in extra.items() if k in _BINDER_KEYS})
-        # a --system-site-packages venv has its own prefix: point Jupyter back at the base
-        # prefix for JupyterLab's assets, the labextensions and the server-extension config
-        base = Path(sys.base_prefix)
+        # the session's environment has a prefix of its own: point Jupyter at the prefix of
+        # the environment it is layered over (the hub's), for JupyterLab's assets, the
+        # labextensions and the server-extension config
+        base = Path(sys.prefix)
         env["JUPYTERLAB_DIR"] = str(base / "share" / "jupyter" / "lab")
         env["JUPYTER_PATH"] = str(base / "share" / "jupyter")
         env["JUPYTER_CONFIG_PATH"] = str(base / "etc" / "jupyter")
