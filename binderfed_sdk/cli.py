@@ -413,25 +413,32 @@ def _format_seconds(seconds: float | None) -> str:
 
 def session_summary(session: Any, limits: Any, *, show_token: bool) -> dict[str, Any]:
     """Member, URL, time left and memory limit of a launched session, as its own server
-    extension reports them (`binderfed/session`), else from `api/status` and the limits."""
+    extension reports them (`binderfed/session`); without the extension, the culler's rule
+    applied to the server's `api/status` and the federation's limits."""
     from datetime import UTC, datetime
 
-    info: dict[str, Any] = {}
+    from .session_info import time_left
+
+    member, memory_limit, seconds_left = session.member, limits.mem_limit, None
     try:
         info = session.info()
     except BinderFedError:
-        info = {}
-    if info.get("seconds_left") is not None:
-        seconds_left = float(info["seconds_left"])
-    else:
+        info = None
+    if info is not None:
+        member = info.member or member
+        memory_limit = info.memory_limit or memory_limit
+        seconds_left = info.seconds_left
+    if seconds_left is None:
         status = session.status()
-        now = datetime.now(UTC)
-        idle = limits.idle_timeout - (now - status.last_activity).total_seconds()
-        age = (limits.max_age or float("inf")) - (now - status.started).total_seconds()
-        seconds_left = max(0.0, min(idle, age))
-    memory_limit = info.get("memory_limit") or limits.mem_limit
+        left = time_left(
+            limits,
+            now=datetime.now(UTC),
+            started=status.started,
+            last_activity=status.last_activity,
+        )
+        seconds_left = left.seconds
     return {
-        "member": info.get("member") or session.member,
+        "member": member,
         "url": session.url,
         "browser_url": session.browser_url(with_token=show_token),
         "time_left": _format_seconds(seconds_left),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import types
 
     from .events import BuildEvent
+    from .session_info import SessionInfo
     from .spec import Spec
 
 _redact.install()
@@ -113,15 +114,14 @@ class _SessionBase(Generic[ClientT]):
         data = self._answer("session status", response)
         return validate(self.url, "session status", SessionStatus, data)
 
-    def _info_from(self, response: httpx.Response) -> dict[str, Any]:
+    def _info_from(self, response: httpx.Response) -> SessionInfo:
+        from .session_info import SessionInfo  # noqa: PLC0415 - loads the reader's parts
+
         if response.status_code == 404:
             msg = "session info: the session has no binderfed server extension"
             raise SessionError(msg, hub=self.url, status_code=404)
         data = self._answer("session info", response)
-        if not isinstance(data, dict):
-            msg = "session info: expected a JSON object"
-            raise ProtocolError(msg, hub=self.url)
-        return data
+        return validate(self.url, "session info", SessionInfo, data)
 
     def _shutdown_done(self, response: httpx.Response | None) -> bool:
         """True if this request stopped the server, False if it was gone already."""
@@ -188,9 +188,9 @@ class Session(_SessionBase[httpx.Client]):
             raise transport_error(self.url, "session status", exc) from None
         return self._status_from(response)
 
-    def info(self) -> dict[str, Any]:
-        """The session's limits as its binderfed server extension reports them
-        (`binderfed/session`: member, time left, memory used and limit)."""
+    def info(self) -> SessionInfo:
+        """The session's standing as its binderfed server extension reports it
+        (`binderfed/session`: member, time left and why, memory used against the limit)."""
         try:
             response = self.client.get(
                 self._api("binderfed/session"), headers=self._headers, timeout=self._timeout
@@ -252,7 +252,7 @@ class AsyncSession(_SessionBase[httpx.AsyncClient]):
             raise transport_error(self.url, "session status", exc) from None
         return self._status_from(response)
 
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> SessionInfo:
         try:
             response = await self.client.get(
                 self._api("binderfed/session"), headers=self._headers, timeout=self._timeout

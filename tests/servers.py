@@ -57,6 +57,7 @@ def start_jupyter_server(
     """Start a server on a free port; return once `ready_path` answers 200 (with the token)."""
     token = token or secrets.token_urlsafe(16)
     port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
     log_path = root / "jupyter-server.log"
     log = log_path.open("wb")
     process = subprocess.Popen(

@@ -134,14 +134,16 @@ def test_launch_through_the_redirector(sandbox: manager.SandboxState) -> None:
         assert env["JUPYTER_IMAGE_SPEC"].startswith(f"registry.{session.member}.sandbox")
         # inside the session, its server extension knows where it is and what it may use
         info = session.info()
-        assert info["in_binder"] is True
-        assert info["member"] == session.member
-        assert info["federation"] == "sandbox"
-        assert info["repo_url"] == "https://github.com/tests/first"
-        assert info["persistent_link"] == f"{sandbox.redirector_url}v2/gh/tests/first/{commit}"
-        assert info["memory_limit"] == 2 * 1024**3
-        assert 0 < info["seconds_left"] <= IDLE_TIMEOUT
-        assert session.token.get_secret_value() not in json.dumps(info)
+        assert info.in_binder is True
+        assert info.member == session.member
+        assert info.federation == "sandbox"
+        assert info.repo_url == "https://github.com/tests/first"
+        assert info.persistent_link == f"{sandbox.redirector_url}v2/gh/tests/first/{commit}"
+        assert info.memory_limit == 2 * 1024**3
+        assert info.seconds_left is not None
+        assert 0 < info.seconds_left <= IDLE_TIMEOUT
+        assert info.cull_reason == "idle"
+        assert session.token.get_secret_value() not in info.model_dump_json()
     finally:
         assert session.shutdown()
     assert not running_servers(sandbox)

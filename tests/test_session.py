@@ -124,3 +124,29 @@ def test_async_launch_through_a_hub(tmp_path: Path) -> None:
         assert server.process.wait(20) == 0
     finally:
         server.stop()
+
+
+def test_info_from_the_servers_extension(tmp_path: Path) -> None:
+    """`Session.info()` reads the binderfed server extension of a real server, typed."""
+    env = {"BINDER_REPO_URL": "https://github.com/org/repo", "BINDERFED_MEMBER": "gesis",
+           "BINDER_LAUNCH_HOST": "https://mybinder.org/", "MEM_LIMIT": str(2**31)}  # fmt: skip
+    args = ["--ServerApp.jpserver_extensions=binderfed_jupyter=True"]
+    server = start_jupyter_server(tmp_path / "with", env=env, args=args)
+    try:
+        with Session(server.url, server.token) as session:
+            info = session.info()
+            assert info.in_binder
+            assert info.member == "gesis"
+            assert info.memory_limit == 2**31
+            assert info.started == session.status().started  # the server's own record
+    finally:
+        server.stop()
+    args = ["--ServerApp.jpserver_extensions=binderfed_jupyter=False"]
+    bare = start_jupyter_server(tmp_path / "without", args=args)
+    try:
+        with Session(bare.url, bare.token) as session, pytest.raises(SessionError) as missing:
+            session.info()
+        assert missing.value.status_code == 404
+        assert "no binderfed server extension" in str(missing.value)
+    finally:
+        bare.stop()
