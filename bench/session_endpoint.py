@@ -32,21 +32,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers import JupyterServer, start_jupyter_server
+from servers import SESSION_ENV, JupyterServer, start_jupyter_server
 
 TARGET_P50_MS = 5.0
 TARGET_P99_MS = 25.0
-BINDER_ENV = {
-    "BINDER_REPO_URL": "https://github.com/binder-examples/requirements",
-    "BINDER_REF_URL": "https://github.com/binder-examples/requirements/tree/4f1ab2c",
-    "BINDER_LAUNCH_HOST": "https://mybinder.org/",
-    "BINDER_REQUEST": "v2/gh/binder-examples/requirements/HEAD",
-    "BINDER_PERSISTENT_REQUEST": "v2/gh/binder-examples/requirements/4f1ab2c",
-    "JUPYTER_IMAGE_SPEC": "registry.gesis.mybinder.org/binder-prod/r2d-g5b5b759:4f1ab2c",
-    "MEM_LIMIT": str(2 << 30),
-    "MEM_GUARANTEE": str(450 << 20),
-    "CPU_LIMIT": "1.0",
-}
 
 
 def start_server(folder: Path, *, cache_seconds: float | None) -> JupyterServer:
@@ -59,7 +48,7 @@ def start_server(folder: Path, *, cache_seconds: float | None) -> JupyterServer:
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
     return start_jupyter_server(
         folder,
-        env={**BINDER_ENV, "JUPYTER_CONFIG_DIR": str(config_dir)},
+        env={**SESSION_ENV, "JUPYTER_CONFIG_DIR": str(config_dir)},
         args=["--ServerApp.log_level=WARN"],
         ready_path="binderfed/session",
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,22 +21,14 @@ from typing import TYPE_CHECKING
 
 from binderfed_sdk.session_info import SessionInfoReader, find_cgroup
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from servers import SESSION_ENV
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 TARGET_MS = 1.0
 MIB = 1 << 20
-ENVIRON = {
-    "BINDER_REPO_URL": "https://github.com/binder-examples/requirements",
-    "BINDER_REF_URL": "https://github.com/binder-examples/requirements/tree/4f1ab2c",
-    "BINDER_LAUNCH_HOST": "https://mybinder.org/",
-    "BINDER_REQUEST": "v2/gh/binder-examples/requirements/HEAD",
-    "BINDER_PERSISTENT_REQUEST": "v2/gh/binder-examples/requirements/4f1ab2c",
-    "JUPYTER_IMAGE_SPEC": "registry.gesis.mybinder.org/binder-prod/r2d-g5b5b759:4f1ab2c",
-    "MEM_LIMIT": str(2048 * MIB),
-    "MEM_GUARANTEE": str(450 * MIB),
-    "CPU_LIMIT": "1.0",
-}
 
 
 def write_cgroup_v2(folder: Path) -> None:
@@ -90,7 +83,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         write_cgroup_v2(root)
-        reader = SessionInfoReader(environ=ENVIRON, cgroup_root=root, proc_cgroup="", status=status)
+        reader = SessionInfoReader(
+            environ=SESSION_ENV, cgroup_root=root, proc_cgroup="", status=status
+        )
         info = reader.read()
         assert info.memory_source == "cgroup-v2"
         p50, p99 = median_ms(reader.read, args.readings)
@@ -107,7 +102,7 @@ def main() -> None:
 
     layout = find_cgroup()
     if layout is not None:
-        own = SessionInfoReader(environ=ENVIRON, status=status)
+        own = SessionInfoReader(environ=SESSION_ENV, status=status)
         p50, p99 = median_ms(own.read, args.readings)
         print(
             f"this machine's cgroup v{layout.version} files ({layout.memory_dir}): "
@@ -117,7 +112,7 @@ def main() -> None:
         print("this machine has no cgroup memory files")
 
     fallback = SessionInfoReader(
-        environ=ENVIRON, cgroup_root=None, status=status, process_root=os.getpid()
+        environ=SESSION_ENV, cgroup_root=None, status=status, process_root=os.getpid()
     )
     info = fallback.read()
     assert info.memory_source == "psutil"

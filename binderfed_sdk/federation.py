@@ -65,6 +65,7 @@ logger = logging.getLogger("binderfed")
 
 ENV_FEDERATION = "BINDERFED_FEDERATION"
 DEFAULT_FEDERATION = "mybinder"
+_STREAM = {"Accept": "text/event-stream"}
 _PROBE_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 #: messages of a `failed` event that mean "this member is full", worth another member
 _QUOTA_MESSAGES = ("Too many users",)
@@ -596,10 +597,14 @@ class _FederationBase(Generic[HubT, ClientT]):
             return self.config.members
         return [self.config.member(name) for name in names]
 
-    def _resolution(self, redirector: str, response: httpx.Response) -> Resolution:
+    def _resolve_url(self, spec: Spec | str) -> str:
+        """The redirector's `/build` URL for `spec` (a spec error is raised before any I/O)."""
+        return urljoin(self.redirector, as_spec(spec).build_path)
+
+    def _resolution(self, response: httpx.Response) -> Resolution:
         return resolution_from_redirect(
             self.config,
-            redirector,
+            self.redirector,
             response.status_code,
             response.headers.get("location"),
             response.cookies.get("host"),
@@ -696,18 +701,12 @@ class Federation(_FederationBase[BinderHub, httpx.Client]):
     def resolve(self, spec: Spec | str) -> Resolution:
         """Ask the redirector where this launch would land, without launching: the `/build`
         request is sent with redirects off and only the 307 and its `host` cookie are read."""
-        resolved = as_spec(spec)
-        redirector = self.redirector
+        url = self._resolve_url(spec)
         with (
             httpx.Client(timeout=self.timeout, headers=self.headers) as client,
-            client.stream(
-                "GET",
-                urljoin(redirector, resolved.build_path),
-                headers={"Accept": "text/event-stream"},
-                follow_redirects=False,
-            ) as response,
+            client.stream("GET", url, headers=_STREAM, follow_redirects=False) as response,
         ):
-            return self._resolution(redirector, response)
+            return self._resolution(response)
 
     def refresh(self) -> FederationConfig:
         """Replace the member list with the redirector's `/active_hosts` (healthy members)."""
@@ -929,18 +928,12 @@ class AsyncFederation(_FederationBase[AsyncBinderHub, httpx.AsyncClient]):
         return self._rank(as_spec(spec), policy)
 
     async def resolve(self, spec: Spec | str) -> Resolution:
-        resolved = as_spec(spec)
-        redirector = self.redirector
+        url = self._resolve_url(spec)
         async with (
             httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client,
-            client.stream(
-                "GET",
-                urljoin(redirector, resolved.build_path),
-                headers={"Accept": "text/event-stream"},
-                follow_redirects=False,
-            ) as response,
+            client.stream("GET", url, headers=_STREAM, follow_redirects=False) as response,
         ):
-            return self._resolution(redirector, response)
+            return self._resolution(response)
 
     async def refresh(self) -> FederationConfig:
         redirector = self.redirector

@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+#: the environment of a mybinder.org session on the gesis member (BinderHub's variables, the
+#: KubeSpawner's image spec, JupyterHub's limits), for tests and benchmarks of SessionInfo
+SESSION_ENV = {
+    "BINDER_REPO_URL": "https://github.com/binder-examples/requirements",
+    "BINDER_REF_URL": "https://github.com/binder-examples/requirements/tree/4f1ab2c",
+    "BINDER_LAUNCH_HOST": "https://mybinder.org/",
+    "BINDER_REQUEST": "v2/gh/binder-examples/requirements/HEAD",
+    "BINDER_PERSISTENT_REQUEST": "v2/gh/binder-examples/requirements/4f1ab2c",
+    "JUPYTER_IMAGE_SPEC": "registry.gesis.mybinder.org/binder-prod/r2d-g5b5b759:4f1ab2c",
+    "MEM_LIMIT": str(2 << 30),
+    "MEM_GUARANTEE": str(450 << 20),
+    "CPU_LIMIT": "1.0",
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

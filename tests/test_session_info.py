@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from servers import SESSION_ENV
 
 from binderfed_sdk.federation import load_federation
 from binderfed_sdk.limits import SessionLimits
@@ -62,13 +63,8 @@ WIRE_FIELDS = [
     "memory_guarantee", "cpu_limit", "limits", "warn_memory_fraction", "warn_minutes",
 ]  # fmt: skip
 
-BINDER_ENV = {
-    "BINDER_REPO_URL": "https://github.com/binder-examples/requirements",
-    "BINDER_REF_URL": "https://github.com/binder-examples/requirements/tree/4f1ab2c",
-    "BINDER_LAUNCH_HOST": "https://mybinder.org/",
-    "BINDER_REQUEST": "v2/gh/binder-examples/requirements/HEAD",
-    "BINDER_PERSISTENT_REQUEST": "v2/gh/binder-examples/requirements/4f1ab2c",
-}
+# BinderHub's variables only
+BINDER_ENV = {k: v for k, v in SESSION_ENV.items() if k.startswith("BINDER_")}
 
 
 def write_v2(

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-widgets = pytest.importorskip("ipywidgets")
-from binderfed_sdk.widget import SessionStatus  # noqa: E402
+
+from binderfed_sdk.widget import SessionStatus
 
 MIB = 1 << 20
 BINDER_ENV = {
@@ -209,7 +209,8 @@ def test_refresher_ends_by_itself(tmp_path: Path) -> None:
 @pytest.fixture
 def shell() -> Iterator[Any]:
     """A real IPython shell, as in a kernel (cell runs fire pre/post_run_cell)."""
-    interactive = pytest.importorskip("IPython.core.interactiveshell")
+    from IPython.core import interactiveshell as interactive  # noqa: PLC0415
+
     shell = interactive.InteractiveShell.instance()
     try:
         yield shell
