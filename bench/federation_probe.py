@@ -23,7 +23,8 @@ import time
 
 from _server import wirehub_process
 
-from binderfed_sdk.federation import AsyncFederation, Federation, load_federation
+from binderfed_sdk.federation._client import AsyncFederation, Federation
+from binderfed_sdk.federation._config import load_federation
 
 
 def members(urls: list[str]) -> dict[str, object]:

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from binderfed_sdk.routing import (
+from binderfed_sdk.federation._routing import (
     Candidate,
     LeastLoaded,
     Pinned,
@@ -30,7 +30,7 @@ from binderfed_sdk.routing import (
 )
 
 if TYPE_CHECKING:
-    from binderfed_sdk.routing import RoutingPolicy
+    from binderfed_sdk.federation._routing import RoutingPolicy
 
 TARGET_US = 20.0
 SHARE_TOLERANCE = 0.01  # 1 percentage point

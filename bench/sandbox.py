@@ -24,7 +24,7 @@ import time
 import httpx
 
 from binderfed_sdk import Session
-from binderfed_sdk.federation import Federation
+from binderfed_sdk.federation._client import Federation
 from binderfed_sdk.sandbox import manager
 
 SPEC = "gh/binderfed/demo/HEAD"

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from binderfed_sdk.session_info import SessionInfoReader, find_cgroup
+from binderfed_sdk.insession._memory import find_cgroup
+from binderfed_sdk.insession._reader import SessionInfoReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from servers import SESSION_ENV

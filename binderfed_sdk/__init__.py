@@ -1,55 +1,113 @@
 """binderfed: a typed client for the Binder federation.
 
-Specs and links, live build streams, launches and sessions. The public names below load on
-first use, so `import binderfed_sdk` stays cheap for tools that only need part of it.
+Specs and links, live build streams, launches and sessions, federations, and what a session
+knows about itself. The public names below load on first use, so `import binderfed_sdk` stays
+cheap for tools that only need part of it.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from binderfed_sdk._lazy import lazy_exports
+from binderfed_sdk._version import __version__
 
-# public name -> private module that defines it
-_EXPORTS: dict[str, str] = {
-    "AsyncBinderHub": "hub",
-    "AsyncBuildStream": "hub",
-    "AsyncSession": "session",
-    "BinderFedError": "_errors",
-    "BinderHub": "hub",
-    "BuildEvent": "events",
-    "BuildFailed": "_errors",
-    "BuildStream": "hub",
-    "ConfigError": "_errors",
-    "Health": "_models",
-    "HealthCheck": "_models",
-    "HubError": "_errors",
-    "HubUnavailable": "_errors",
-    "LaunchLink": "spec",
-    "Phase": "events",
-    "ProtocolError": "_errors",
-    "Provider": "spec",
-    "RateLimit": "_models",
-    "RateLimited": "_errors",
-    "RetryPolicy": "_core",
-    "Session": "session",
-    "SessionError": "_errors",
-    "SessionStatus": "_models",
-    "Spec": "spec",
-    "SpecError": "_errors",
-    "StreamClosed": "_errors",
-    "StreamLimits": "_core",
-    "StreamTimeout": "_errors",
-    "Versions": "_models",
-    "parse": "spec",
-    "parse_launch_link": "spec",
-    "parse_spec": "spec",
+if TYPE_CHECKING:
+    from binderfed_sdk._errors import (
+        BinderFedError,
+        BuildFailed,
+        ConfigError,
+        FederationError,
+        HubError,
+        HubUnavailable,
+        LaunchExhausted,
+        ProtocolError,
+        RateLimited,
+        RedirectRefused,
+        SessionError,
+        SpecError,
+        StreamClosed,
+        StreamTimeout,
+    )
+    from binderfed_sdk.federation._client import AsyncFederation, Federation
+    from binderfed_sdk.federation._config import FederationConfig, Member, load_federation
+    from binderfed_sdk.federation._failover import Resolution
+    from binderfed_sdk.federation._health import FederationHealth, MemberHealth
+    from binderfed_sdk.federation._limits import SessionLimits
+    from binderfed_sdk.federation._prime import PrimeOutcome, PrimeResult
+    from binderfed_sdk.federation._routing import RoutingPolicy
+    from binderfed_sdk.hub._client import AsyncBinderHub, AsyncBuildStream, BinderHub, BuildStream
+    from binderfed_sdk.hub._core import RetryPolicy, StreamLimits
+    from binderfed_sdk.hub._events import BuildEvent, Phase
+    from binderfed_sdk.hub._models import Health, HealthCheck, RateLimit, SessionStatus, Versions
+    from binderfed_sdk.hub._session import AsyncSession, Session
+    from binderfed_sdk.insession._model import SessionInfo
+    from binderfed_sdk.insession._reader import SessionInfoReader, read_session_info
+    from binderfed_sdk.spec._spec import (
+        LaunchLink,
+        Provider,
+        Spec,
+        parse,
+        parse_launch_link,
+        parse_spec,
+    )
+
+_EXPORTS = {
+    "AsyncBinderHub": "binderfed_sdk.hub._client",
+    "AsyncBuildStream": "binderfed_sdk.hub._client",
+    "AsyncFederation": "binderfed_sdk.federation._client",
+    "AsyncSession": "binderfed_sdk.hub._session",
+    "BinderFedError": "binderfed_sdk._errors",
+    "BinderHub": "binderfed_sdk.hub._client",
+    "BuildEvent": "binderfed_sdk.hub._events",
+    "BuildFailed": "binderfed_sdk._errors",
+    "BuildStream": "binderfed_sdk.hub._client",
+    "ConfigError": "binderfed_sdk._errors",
+    "Federation": "binderfed_sdk.federation._client",
+    "FederationConfig": "binderfed_sdk.federation._config",
+    "FederationError": "binderfed_sdk._errors",
+    "FederationHealth": "binderfed_sdk.federation._health",
+    "Health": "binderfed_sdk.hub._models",
+    "HealthCheck": "binderfed_sdk.hub._models",
+    "HubError": "binderfed_sdk._errors",
+    "HubUnavailable": "binderfed_sdk._errors",
+    "LaunchExhausted": "binderfed_sdk._errors",
+    "LaunchLink": "binderfed_sdk.spec._spec",
+    "Member": "binderfed_sdk.federation._config",
+    "MemberHealth": "binderfed_sdk.federation._health",
+    "Phase": "binderfed_sdk.hub._events",
+    "PrimeOutcome": "binderfed_sdk.federation._prime",
+    "PrimeResult": "binderfed_sdk.federation._prime",
+    "ProtocolError": "binderfed_sdk._errors",
+    "Provider": "binderfed_sdk.spec._spec",
+    "RateLimit": "binderfed_sdk.hub._models",
+    "RateLimited": "binderfed_sdk._errors",
+    "RedirectRefused": "binderfed_sdk._errors",
+    "Resolution": "binderfed_sdk.federation._failover",
+    "RetryPolicy": "binderfed_sdk.hub._core",
+    "RoutingPolicy": "binderfed_sdk.federation._routing",
+    "Session": "binderfed_sdk.hub._session",
+    "SessionError": "binderfed_sdk._errors",
+    "SessionInfo": "binderfed_sdk.insession._model",
+    "SessionInfoReader": "binderfed_sdk.insession._reader",
+    "SessionLimits": "binderfed_sdk.federation._limits",
+    "SessionStatus": "binderfed_sdk.hub._models",
+    "Spec": "binderfed_sdk.spec._spec",
+    "SpecError": "binderfed_sdk._errors",
+    "StreamClosed": "binderfed_sdk._errors",
+    "StreamLimits": "binderfed_sdk.hub._core",
+    "StreamTimeout": "binderfed_sdk._errors",
+    "Versions": "binderfed_sdk.hub._models",
+    "load_federation": "binderfed_sdk.federation._config",
+    "parse": "binderfed_sdk.spec._spec",
+    "parse_launch_link": "binderfed_sdk.spec._spec",
+    "parse_spec": "binderfed_sdk.spec._spec",
+    "read_session_info": "binderfed_sdk.insession._reader",
 }
-
 __all__ = [
     "AsyncBinderHub",
     "AsyncBuildStream",
+    "AsyncFederation",
     "AsyncSession",
     "BinderFedError",
     "BinderHub",
@@ -57,19 +115,34 @@ __all__ = [
     "BuildFailed",
     "BuildStream",
     "ConfigError",
+    "Federation",
+    "FederationConfig",
+    "FederationError",
+    "FederationHealth",
     "Health",
     "HealthCheck",
     "HubError",
     "HubUnavailable",
+    "LaunchExhausted",
     "LaunchLink",
+    "Member",
+    "MemberHealth",
     "Phase",
+    "PrimeOutcome",
+    "PrimeResult",
     "ProtocolError",
     "Provider",
     "RateLimit",
     "RateLimited",
+    "RedirectRefused",
+    "Resolution",
     "RetryPolicy",
+    "RoutingPolicy",
     "Session",
     "SessionError",
+    "SessionInfo",
+    "SessionInfoReader",
+    "SessionLimits",
     "SessionStatus",
     "Spec",
     "SpecError",
@@ -77,42 +150,11 @@ __all__ = [
     "StreamLimits",
     "StreamTimeout",
     "Versions",
+    "__version__",
+    "load_federation",
     "parse",
     "parse_launch_link",
     "parse_spec",
+    "read_session_info",
 ]
-
-if TYPE_CHECKING:
-    from ._core import RetryPolicy, StreamLimits
-    from ._errors import (
-        BinderFedError,
-        BuildFailed,
-        ConfigError,
-        HubError,
-        HubUnavailable,
-        ProtocolError,
-        RateLimited,
-        SessionError,
-        SpecError,
-        StreamClosed,
-        StreamTimeout,
-    )
-    from ._models import Health, HealthCheck, RateLimit, SessionStatus, Versions
-    from .events import BuildEvent, Phase
-    from .hub import AsyncBinderHub, AsyncBuildStream, BinderHub, BuildStream
-    from .session import AsyncSession, Session
-    from .spec import LaunchLink, Provider, Spec, parse, parse_launch_link, parse_spec
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return [*globals(), *__all__]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from .events import BuildEvent
+    from binderfed_sdk.hub._events import BuildEvent
 
 
 class BinderFedError(Exception):
@@ -113,3 +113,19 @@ class StreamClosed(HubError):
 
 class SessionError(HubError):
     """A launched session's Jupyter server refused or failed a request."""
+
+
+class FederationError(ConfigError):
+    """A member list that cannot be loaded or used."""
+
+
+class RedirectRefused(HubError):
+    """A redirector sent us somewhere that is not a known member (no open redirects)."""
+
+
+class LaunchExhausted(HubUnavailable):
+    """Every member tried failed; `attempts` says how, member by member."""
+
+    def __init__(self, message: str, attempts: Sequence[tuple[str, BinderFedError]]) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)

@@ -25,17 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from .session_info import (
-    SessionInfo,
-    SessionInfoReader,
-    fetch_session_info,
-    format_bytes,
-    format_duration,
-    rule_budget,
-)
+from binderfed_sdk._format import format_bytes, format_duration
+from binderfed_sdk.insession._reader import SessionInfoReader, fetch_session_info
+from binderfed_sdk.insession._rules import rule_budget
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from binderfed_sdk.insession._model import SessionInfo
 
 __all__ = ["SessionStatus"]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 
-from binderfed_sdk.session_info import format_bytes, format_duration, read_session_info
+from binderfed_sdk._format import format_bytes, format_duration
+from binderfed_sdk.insession._reader import read_session_info
 
 WHY = {"idle": "if nothing runs", "max-age": "session age limit", "cpu": "CPU-time budget"}
 

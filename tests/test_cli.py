@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from servers import free_port
 from wirehub import WireHub
 
-from binderfed_sdk.cli import main
+from binderfed_sdk.cli._main import main
 
 if TYPE_CHECKING:
     from pathlib import Path

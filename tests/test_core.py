@@ -20,8 +20,8 @@ from binderfed_sdk import (
     StreamLimits,
     StreamTimeout,
 )
-from binderfed_sdk._core import BuildStreamCore, parse_rate_limit, retry_delay
 from binderfed_sdk._redact import install, redact
+from binderfed_sdk.hub._core import BuildStreamCore, parse_rate_limit, retry_delay
 
 
 class Clock:

@@ -15,20 +15,14 @@ from servers import free_port
 from wirehub import WireHub
 
 from binderfed_sdk import BuildFailed, RateLimited, SpecError, StreamLimits
-from binderfed_sdk._models import Health, HealthCheck, Versions
-from binderfed_sdk.federation import (
-    AsyncFederation,
-    Federation,
-    FederationConfig,
-    FederationError,
-    LaunchExhausted,
-    PrimeOutcome,
-    RedirectRefused,
-    judge_member,
-    load_federation,
-    should_fail_over,
-)
-from binderfed_sdk.routing import Pinned
+from binderfed_sdk._errors import FederationError, LaunchExhausted, RedirectRefused
+from binderfed_sdk.federation._client import AsyncFederation, Federation
+from binderfed_sdk.federation._config import FederationConfig, load_federation
+from binderfed_sdk.federation._failover import should_fail_over
+from binderfed_sdk.federation._health import judge_member
+from binderfed_sdk.federation._prime import PrimeOutcome
+from binderfed_sdk.federation._routing import Pinned
+from binderfed_sdk.hub._models import Health, HealthCheck, Versions
 from binderfed_sdk.sandbox.redirector import Redirector
 
 if TYPE_CHECKING:

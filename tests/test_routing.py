@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from binderfed_sdk import routing
-from binderfed_sdk.routing import (
+from binderfed_sdk.federation._routing import (
     DEFAULT_POLICY,
     ENTRY_POINT_GROUP,
     Candidate,

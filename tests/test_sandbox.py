@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from binderfed_sdk import BinderHub, BuildEvent, BuildFailed, Session
-from binderfed_sdk.cli import main as cli_main
-from binderfed_sdk.federation import Federation
-from binderfed_sdk.routing import Pinned
+from binderfed_sdk.cli._main import main as cli_main
+from binderfed_sdk.federation._client import Federation
+from binderfed_sdk.federation._routing import Pinned
 from binderfed_sdk.sandbox import manager
 
 if TYPE_CHECKING:

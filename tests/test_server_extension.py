@@ -17,13 +17,10 @@ import pytest
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
-from binderfed_sdk.session_info import (
-    JupyterServerStatus,
-    SessionInfo,
-    fetch_session_info,
-    find_cgroup,
-    read_cgroup,
-)
+from binderfed_sdk.insession._memory import find_cgroup, read_cgroup
+from binderfed_sdk.insession._model import SessionInfo
+from binderfed_sdk.insession._reader import fetch_session_info
+from binderfed_sdk.insession._server import JupyterServerStatus
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -19,32 +19,33 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from servers import SESSION_ENV
 
-from binderfed_sdk.federation import load_federation
-from binderfed_sdk.limits import SessionLimits
-from binderfed_sdk.session_info import (
-    CgroupLayout,
-    JupyterServerStatus,
-    SessionInfo,
-    SessionInfoReader,
-    choose_memory_limit,
-    find_cgroup,
-    find_parent_server,
-    format_bytes,
-    format_duration,
+from binderfed_sdk._format import format_bytes, format_duration
+from binderfed_sdk.federation._config import load_federation
+from binderfed_sdk.federation._limits import SessionLimits
+from binderfed_sdk.insession._member import (
     identify_member,
     image_registry_host,
+    persistent_link,
+    public_url,
+    ref_of,
+)
+from binderfed_sdk.insession._memory import (
+    CgroupLayout,
+    find_cgroup,
+    process_tree_rss,
+    read_cgroup,
+    stat_value,
+)
+from binderfed_sdk.insession._model import SessionInfo
+from binderfed_sdk.insession._reader import SessionInfoReader, read_session_info
+from binderfed_sdk.insession._rules import (
+    choose_memory_limit,
     memory_level,
     parse_status_time,
-    persistent_link,
-    process_tree_rss,
-    public_url,
-    read_cgroup,
-    read_session_info,
-    ref_of,
-    stat_value,
     time_left,
     time_level,
 )
+from binderfed_sdk.insession._server import JupyterServerStatus, find_parent_server
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from binderfed_sdk._errors import SpecError
-from binderfed_sdk.spec import (
+from binderfed_sdk.spec._spec import (
     LaunchLink,
     Provider,
     Spec,

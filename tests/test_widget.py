@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from binderfed_sdk.session_info import SessionInfo, SessionInfoReader
+from binderfed_sdk.insession._model import SessionInfo
+from binderfed_sdk.insession._reader import SessionInfoReader
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict
 from binderfed_sdk import __version__
 from binderfed_sdk._errors import SpecError
 from binderfed_sdk.sandbox.wire import KEEPALIVE, encode_event, log_request, make_jwt, verify_jwt
-from binderfed_sdk.spec import Provider, Spec
+from binderfed_sdk.spec._spec import Provider, Spec
 
 __all__ = ["BuildService", "BuilderConfig"]
 

@@ -32,15 +32,10 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
-from binderfed_sdk.federation import (
-    AsyncFederation,
-    FederationConfig,
-    FederationHealth,
-    MemberHealth,
-    candidates,
-    load_federation,
-)
-from binderfed_sdk.routing import WeightedRandom
+from binderfed_sdk.federation._client import AsyncFederation
+from binderfed_sdk.federation._config import FederationConfig, load_federation
+from binderfed_sdk.federation._health import FederationHealth, MemberHealth, candidates
+from binderfed_sdk.federation._routing import WeightedRandom
 from binderfed_sdk.sandbox._thread import ServerThread
 from binderfed_sdk.sandbox.wire import log_request
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Float, Int, List, Unicode
 
-from binderfed_sdk.session_info import SessionInfo, SessionInfoReader
+from binderfed_sdk.insession._reader import SessionInfoReader
 
 from .handlers import SessionHandler
+
+if TYPE_CHECKING:
+    from binderfed_sdk.insession._model import SessionInfo
 
 #: what `api/status` answers as `started` when the server never recorded one
 _EPOCH = datetime.fromtimestamp(0, UTC)

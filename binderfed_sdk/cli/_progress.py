@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from .events import BuildEvent
+    from binderfed_sdk.hub._events import BuildEvent
 
 _CONTROL = dict.fromkeys(range(32), " ")
 

@@ -14,15 +14,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urljoin
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ._errors import (
+from binderfed_sdk._errors import (
     BinderFedError,
     BuildFailed,
-    ConfigError,
     HubError,
     HubUnavailable,
     ProtocolError,
@@ -30,8 +28,9 @@ from ._errors import (
     StreamClosed,
     StreamTimeout,
 )
-from ._models import RateLimit
-from .events import TERMINAL_PHASES, BuildEvent, Phase
+from binderfed_sdk._urls import endpoint
+from binderfed_sdk.hub._events import TERMINAL_PHASES, BuildEvent, Phase
+from binderfed_sdk.hub._models import RateLimit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -107,19 +106,6 @@ class StreamLimits:
     total_timeout: float = 3600.0
     max_line_bytes: int = 1 << 20
     log_lines: int = 20
-
-
-def hub_root(url: str) -> str:
-    """The hub URL with exactly one trailing slash, so relative endpoint paths join under it."""
-    url = url.strip()
-    if not url.startswith(("http://", "https://")):
-        msg = f"hub URL must start with http:// or https://, got {url!r}"
-        raise ConfigError(msg)
-    return url.rstrip("/") + "/"
-
-
-def endpoint(hub: str, path: str) -> str:
-    return urljoin(hub, path.lstrip("/"))
 
 
 # --- answers to plain JSON requests -------------------------------------------------------

@@ -13,14 +13,14 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import __version__
-from ._errors import BinderFedError, BuildFailed, HubError
+from binderfed_sdk import __version__
+from binderfed_sdk._errors import BinderFedError, BuildFailed, HubError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from .events import BuildEvent
-    from .spec import BadgeFormat, Spec
+    from binderfed_sdk.hub._events import BuildEvent
+    from binderfed_sdk.spec._spec import BadgeFormat, Spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_HUB = "https://mybinder.org"
@@ -143,7 +143,7 @@ def fed_options(sub: argparse.ArgumentParser, *, with_json: bool = True) -> None
 
 def _spec(target: str) -> tuple[Spec, str | None]:
     """A spec and the urlpath a link or blob URL carries."""
-    from .spec import parse_target
+    from binderfed_sdk.spec._spec import parse_target
 
     return parse_target(target)
 
@@ -167,15 +167,15 @@ def _cmd_link(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _hub_client(args: argparse.Namespace) -> Any:
-    from ._core import StreamLimits
-    from .hub import BinderHub
+    from binderfed_sdk.hub._client import BinderHub
+    from binderfed_sdk.hub._core import StreamLimits
 
     limits = StreamLimits(idle_timeout=args.idle_timeout, total_timeout=args.deadline)
     return BinderHub(args.hub, limits=limits)
 
 
 def _cmd_build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ._progress import ProgressPrinter
+    from binderfed_sdk.cli._progress import ProgressPrinter
 
     spec, _ = _spec(args.target)
     printer = ProgressPrinter(out if args.json else err, as_json=args.json)
@@ -189,7 +189,7 @@ def _cmd_build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ._progress import ProgressPrinter
+    from binderfed_sdk.cli._progress import ProgressPrinter
 
     spec, urlpath = _spec(args.target)
     urlpath = args.urlpath if args.urlpath is not None else urlpath
@@ -249,9 +249,9 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _federation(args: argparse.Namespace) -> Any:
-    from ._core import StreamLimits
-    from .federation import Federation
-    from .routing import Pinned
+    from binderfed_sdk.federation._client import Federation
+    from binderfed_sdk.federation._routing import Pinned
+    from binderfed_sdk.hub._core import StreamLimits
 
     policy: Any = args.policy
     if policy.startswith("pinned:"):
@@ -328,7 +328,7 @@ def _cmd_route(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_prime(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ._progress import MemberTable
+    from binderfed_sdk.cli._progress import MemberTable
 
     spec, _ = _spec(args.target)
     with _federation(args) as fed:
@@ -347,7 +347,7 @@ def _cmd_prime(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _sandbox_settings(args: argparse.Namespace) -> Any:
-    from .sandbox.manager import SandboxSettings
+    from binderfed_sdk.sandbox.manager import SandboxSettings
 
     return SandboxSettings(
         members=args.members,
@@ -359,7 +359,7 @@ def _sandbox_settings(args: argparse.Namespace) -> Any:
 
 
 def _cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .sandbox import manager
+    from binderfed_sdk.sandbox import manager
 
     def say(text: str) -> None:
         err.write(f"sandbox: {text}\n")
@@ -417,7 +417,7 @@ def session_summary(session: Any, limits: Any, *, show_token: bool) -> dict[str,
     applied to the server's `api/status` and the federation's limits."""
     from datetime import UTC, datetime
 
-    from .session_info import time_left
+    from binderfed_sdk.insession._rules import time_left
 
     member, memory_limit, seconds_left = session.member, limits.mem_limit, None
     try:
@@ -452,9 +452,9 @@ def session_summary(session: Any, limits: Any, *, show_token: bool) -> dict[str,
 def _sandbox_demo(
     args: argparse.Namespace, out: TextIO, err: TextIO, say: Callable[[str], None]
 ) -> int:
-    from ._progress import ProgressPrinter
-    from .federation import Federation
-    from .sandbox import manager
+    from binderfed_sdk.cli._progress import ProgressPrinter
+    from binderfed_sdk.federation._client import Federation
+    from binderfed_sdk.sandbox import manager
 
     try:
         state = manager.read_state()
@@ -495,7 +495,7 @@ def _sandbox_demo(
 
 
 def _cmd_hub(args: argparse.Namespace, out: TextIO) -> int:
-    from .hub import BinderHub
+    from binderfed_sdk.hub._client import BinderHub
 
     with BinderHub(args.url or args.hub) as hub:
         health = hub.health()

@@ -11,8 +11,10 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 from httpx_sse import EventSource
 
-from . import _redact
-from ._core import (
+from binderfed_sdk import _redact
+from binderfed_sdk._errors import BinderFedError, StreamClosed
+from binderfed_sdk._urls import endpoint, hub_root
+from binderfed_sdk.hub._core import (
     DEFAULT_TIMEOUT,
     JSON_DEADLINE,
     USER_AGENT,
@@ -20,18 +22,15 @@ from ._core import (
     RetryPolicy,
     StreamLimits,
     as_error,
-    endpoint,
-    hub_root,
     parse_json_answer,
     retry_delay,
     validate,
     validate_object_list,
 )
-from ._errors import BinderFedError, StreamClosed
-from ._models import Health, RateLimit, Versions
-from .events import BuildEvent
-from .session import AsyncSession, Session
-from .spec import Spec, parse
+from binderfed_sdk.hub._events import BuildEvent
+from binderfed_sdk.hub._models import Health, RateLimit, Versions
+from binderfed_sdk.hub._session import AsyncSession, Session
+from binderfed_sdk.spec._spec import Spec, parse
 
 _redact.install()
 

@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
-from ._errors import SpecError
+from binderfed_sdk._errors import SpecError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

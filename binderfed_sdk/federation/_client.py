@@ -7,532 +7,59 @@ sync `Federation`, the async `AsyncFederation` and the sandbox's own redirector.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ._core import NO_RETRY, StreamLimits, hub_root
-from ._errors import (
+from binderfed_sdk._errors import (
     BinderFedError,
-    BuildFailed,
-    ConfigError,
-    HubError,
-    HubUnavailable,
-    StreamClosed,
+    FederationError,
     StreamTimeout,
 )
-from ._models import Health, Versions
-from .hub import AsyncBinderHub, BinderHub, as_spec
-from .limits import SessionLimits
-from .routing import Candidate, RoutingPolicy, get_policy, routing_key
+from binderfed_sdk._urls import hub_root
+from binderfed_sdk.federation._config import (
+    FederationConfig,
+    Member,
+    config_from_active_hosts,
+    load_federation,
+)
+from binderfed_sdk.federation._failover import (
+    FailoverPlan,
+    Resolution,
+    first_then,
+    resolution_from_redirect,
+)
+from binderfed_sdk.federation._health import FederationHealth, candidates, judge_federation
+from binderfed_sdk.federation._prime import (
+    PrimeOutcome,
+    PrimeResult,
+    _build_only_refused,
+    _PrimeClock,
+    skip_unhealthy,
+)
+from binderfed_sdk.federation._routing import RoutingPolicy, get_policy, routing_key
+from binderfed_sdk.hub._client import AsyncBinderHub, BinderHub, as_spec
+from binderfed_sdk.hub._core import NO_RETRY, StreamLimits
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping
+    from pathlib import Path
 
-    from .events import BuildEvent
-    from .session import AsyncSession, Session
-    from .spec import Spec
+    from binderfed_sdk.hub._events import BuildEvent
+    from binderfed_sdk.hub._models import Health, Versions
+    from binderfed_sdk.hub._session import AsyncSession, Session
+    from binderfed_sdk.spec._spec import Spec
 
-__all__ = [
-    "AsyncFederation",
-    "Federation",
-    "FederationConfig",
-    "FederationError",
-    "FederationHealth",
-    "LaunchExhausted",
-    "Member",
-    "MemberHealth",
-    "PrimeOutcome",
-    "PrimeResult",
-    "RedirectRefused",
-    "Resolution",
-    "load_federation",
-]
 
 logger = logging.getLogger("binderfed")
-
-ENV_FEDERATION = "BINDERFED_FEDERATION"
-DEFAULT_FEDERATION = "mybinder"
 _STREAM = {"Accept": "text/event-stream"}
 _PROBE_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-#: messages of a `failed` event that mean "this member is full", worth another member
-_QUOTA_MESSAGES = ("Too many users",)
-
-
-class FederationError(ConfigError):
-    """A member list that cannot be loaded or used."""
-
-
-class RedirectRefused(HubError):
-    """A redirector sent us somewhere that is not a known member (no open redirects)."""
-
-
-class LaunchExhausted(HubUnavailable):
-    """Every member tried failed; `attempts` says how, member by member."""
-
-    def __init__(self, message: str, attempts: Sequence[tuple[str, BinderFedError]]) -> None:
-        super().__init__(message)
-        self.attempts = list(attempts)
-
-
-# --- members as data ---------------------------------------------------------------------------
-
-
-class CheckSettings(BaseModel):
-    """The redirector's health-check settings (seconds)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    period: float = 15.0
-    jitter: float = 0.05
-    retries: int = 5
-    timeout: float = 5.0
-    failed_period: float = 90.0
-
-
-class Member(BaseModel):
-    """One member hub of a federation."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    name: str
-    url: str
-    weight: float = Field(default=1.0, ge=0)
-    prime: bool = False
-    #: the JupyterHub and image-registry host names, to tell from inside a session where it is
-    hub: str | None = None
-    registry: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _root(cls, url: str) -> str:
-        return hub_root(url)
-
-    @property
-    def origin(self) -> tuple[str, str]:
-        parts = urlsplit(self.url)
-        return parts.scheme, parts.netloc.lower()
-
-
-class FederationConfig(BaseModel):
-    """A member list in the redirector's config shape: `{check, pod_headroom, hosts: {...}}`."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    name: str = "custom"
-    redirector: str | None = None
-    check: CheckSettings = CheckSettings()
-    load_balancer: str = "random"
-    pod_headroom: int = 10
-    host_cookie_age_hours: float = 4.0
-    #: what a session may use on this federation's members (idle, max age, CPU, memory)
-    limits: SessionLimits = SessionLimits()
-    hosts: dict[str, Member]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _names_from_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("hosts"), dict):
-            hosts = {
-                name: {**host, "name": name} if isinstance(host, dict) else host
-                for name, host in data["hosts"].items()
-            }
-            data = {**data, "hosts": hosts}
-        return data
-
-    @model_validator(mode="after")
-    def _one_prime(self) -> Self:
-        if not self.hosts:
-            msg = "a federation needs at least one member"
-            raise ValueError(msg)
-        primes = [m.name for m in self.hosts.values() if m.prime]
-        if len(primes) > 1:
-            msg = f"a federation has one prime member, not {len(primes)}: {', '.join(primes)}"
-            raise ValueError(msg)
-        return self
-
-    @property
-    def members(self) -> list[Member]:
-        """Members that take launches (weight > 0) and the prime, in file order."""
-        return [m for m in self.hosts.values() if m.weight > 0 or m.prime]
-
-    @property
-    def prime(self) -> Member:
-        return next((m for m in self.hosts.values() if m.prime), next(iter(self.hosts.values())))
-
-    def member(self, name: str) -> Member:
-        try:
-            return self.hosts[name]
-        except KeyError:
-            msg = f"unknown member {name!r}; members: {', '.join(self.hosts)}"
-            raise FederationError(msg) from None
-
-    def member_for_url(self, url: str) -> Member | None:
-        """The member whose URL `url` is under (same scheme, host and port, path prefix)."""
-        parts = urlsplit(url)
-        origin = parts.scheme, parts.netloc.lower()
-        path = parts.path if parts.path.endswith("/") else parts.path + "/"
-        for member in self.hosts.values():
-            if member.origin == origin and path.startswith(urlsplit(member.url).path):
-                return member
-        return None
-
-
-def builtin_federations() -> list[str]:
-    folder = resources.files("binderfed_sdk") / "federations"
-    return sorted(
-        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
-    )
-
-
-def load_federation(
-    source: FederationConfig | Mapping[str, Any] | str | Path | None = None,
-) -> FederationConfig:
-    """A member list from a config, a mapping, a built-in name, a JSON file, or
-    `$BINDERFED_FEDERATION` (a name or a path); the default is mybinder.org's members."""
-    if isinstance(source, FederationConfig):
-        return source
-    if source is None:
-        source = os.environ.get(ENV_FEDERATION) or DEFAULT_FEDERATION
-    where = str(source) if not isinstance(source, dict) else "the given mapping"
-    try:
-        data = _read_federation(source) if isinstance(source, str | Path) else dict(source)
-        return FederationConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        at = ".".join(str(part) for part in first["loc"]) or "top level"
-        msg = f"federation {where}: invalid at {at}: {first['msg']}"
-        raise FederationError(msg) from None
-
-
-def _read_federation(source: str | Path) -> dict[str, Any]:
-    text = str(source)
-    if isinstance(source, str) and text in builtin_federations():
-        raw = (resources.files("binderfed_sdk") / "federations" / f"{text}.json").read_text()
-    elif text == "sandbox":
-        from .sandbox.manager import read_state  # noqa: PLC0415 - only the sandbox needs it
-
-        raw = Path(read_state().federation_file).read_text()
-    else:
-        path = Path(source).expanduser()
-        if not path.is_file():
-            known = ", ".join(builtin_federations())
-            msg = f"federation {text!r} is neither a built-in ({known}, sandbox) nor a file"
-            raise FederationError(msg)
-        raw = path.read_text()
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        msg = f"federation {text}: not valid JSON ({exc})"
-        raise FederationError(msg) from None
-    if not isinstance(data, dict):
-        msg = f"federation {text}: expected a JSON object"
-        raise FederationError(msg)
-    return data
-
-
-def config_from_active_hosts(
-    base: FederationConfig, answer: Any, redirector: str
-) -> FederationConfig:
-    """The member list a redirector's `/active_hosts` gives (healthy members only)."""
-    hosts = answer.get("active_hosts") if isinstance(answer, dict) else None
-    if not isinstance(hosts, dict) or not hosts:
-        msg = "active_hosts: expected {'active_hosts': {name: {url, weight, ...}}}"
-        raise FederationError(msg)
-    data = base.model_dump(exclude={"hosts"})
-    data.update(hosts=hosts, redirector=redirector)
-    return load_federation(data)
-
-
-# --- health, with the redirector's rules -----------------------------------------------------
-
-
-class MemberHealth(BaseModel):
-    """One member's health as the redirector would judge it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    url: str
-    healthy: bool
-    #: why it is unhealthy: `versions`, `health`, `pod quota`, `unreachable`, `timeout`, ...
-    reason: str | None = None
-    detail: str | None = None
-    latency: float | None = None
-    total_pods: int | None = None
-    quota: int | None = None
-    binderhub: str | None = None
-    checked_at: datetime
-
-    @property
-    def headroom(self) -> int | None:
-        if self.quota is None or self.total_pods is None:
-            return None
-        return self.quota - self.total_pods
-
-
-class FederationHealth(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    members: dict[str, MemberHealth]
-    prime: str
-    checked_at: datetime
-
-    @property
-    def healthy(self) -> list[str]:
-        return [name for name, health in self.members.items() if health.healthy]
-
-
-def _failure_reason(error: BinderFedError) -> str:
-    if isinstance(error, StreamTimeout) or "timed out" in str(error):
-        return "timeout"
-    if isinstance(error, HubUnavailable) and error.status_code is None and "HTML" not in str(error):
-        return "unreachable"
-    return "unknown"
-
-
-def judge_member(
-    member: Member,
-    *,
-    versions: Versions | BinderFedError,
-    health: Health | BinderFedError,
-    prime_versions: Versions | None,
-    headroom: int,
-    latency: float | None,
-    now: datetime | None = None,
-) -> MemberHealth:
-    """The redirector's verdict: versions equal to the prime's, every check ok (Pod quota
-    included, though BinderHub marks it soft), `total_pods + headroom < quota`, and answers
-    that are 200 JSON. Pure: the probing is done by the caller."""
-    facts: dict[str, Any] = {
-        "name": member.name,
-        "url": member.url,
-        "latency": latency,
-        "checked_at": now or datetime.now(UTC),
-    }
-    if isinstance(versions, Versions):
-        facts["binderhub"] = versions.binderhub
-    if isinstance(health, Health) and (quota := health.pod_quota) is not None:
-        facts.update(total_pods=quota.total_pods, quota=quota.quota)
-
-    def unhealthy(reason: str, detail: str) -> MemberHealth:
-        return MemberHealth(healthy=False, reason=reason, detail=detail, **facts)
-
-    if isinstance(versions, BinderFedError):
-        return unhealthy(_failure_reason(versions), str(versions))
-    if prime_versions is not None and versions.model_dump() != prime_versions.model_dump():
-        detail = (
-            f"binderhub {versions.binderhub} differs from the prime's {prime_versions.binderhub}"
-        )
-        return unhealthy("versions", detail)
-    if isinstance(health, BinderFedError):
-        return unhealthy(_failure_reason(health), str(health))
-    if failed := health.failed_checks:
-        return unhealthy("health", "failing: " + ", ".join(c.service for c in failed))
-    if health.status_code != 200:
-        return unhealthy("health", f"/health answered HTTP {health.status_code}")
-    quota = health.pod_quota
-    if (
-        quota is not None
-        and quota.quota is not None
-        and quota.total_pods is not None
-        and quota.total_pods + headroom >= quota.quota
-    ):
-        detail = f"{quota.total_pods} pods + headroom {headroom} >= quota {quota.quota}"
-        return unhealthy("pod quota", detail)
-    return MemberHealth(healthy=True, **facts)
-
-
-def judge_federation(
-    config: FederationConfig,
-    answers: Mapping[str, tuple[Versions | BinderFedError, Health | BinderFedError, float | None]],
-) -> FederationHealth:
-    prime = config.prime
-    prime_answer = answers.get(prime.name)
-    prime_versions = (
-        prime_answer[0] if prime_answer and isinstance(prime_answer[0], Versions) else None
-    )
-    now = datetime.now(UTC)
-    members = {
-        name: judge_member(
-            config.member(name),
-            versions=versions,
-            health=health,
-            prime_versions=prime_versions,
-            headroom=config.pod_headroom,
-            latency=latency,
-            now=now,
-        )
-        for name, (versions, health, latency) in answers.items()
-    }
-    return FederationHealth(members=members, prime=prime.name, checked_at=now)
-
-
-def candidates(config: FederationConfig, health: FederationHealth | None) -> list[Candidate]:
-    def state(member: Member) -> MemberHealth | None:
-        return health.members.get(member.name) if health is not None else None
-
-    return [
-        Candidate(
-            name=m.name,
-            weight=m.weight,
-            prime=m.prime,
-            healthy=(s.healthy if (s := state(m)) is not None else True),
-            headroom=(s.headroom if (s := state(m)) is not None else None),
-        )
-        for m in config.members
-    ]
-
-
-def first_then(first: Member, ranking: Sequence[Member]) -> list[Member]:
-    """`first`, then the rest of `ranking` without it."""
-    return [first, *(m for m in ranking if m.name != first.name)]
-
-
-class FailoverPlan:
-    """The members to try in turn, bounded in count and time; what every failure means.
-
-    Iterate it for the next member; report a failure with `failed()`, which raises the
-    error itself when no other member would do better (a spec error, a 4xx).
-    """
-
-    def __init__(self, ranking: Sequence[Member], max_attempts: int, seconds: float) -> None:
-        self.ranking = list(ranking[:max_attempts])
-        self.deadline = time.monotonic() + seconds
-        self.attempts: list[tuple[str, BinderFedError]] = []
-
-    def __iter__(self) -> Iterator[Member]:
-        for member in self.ranking:
-            if self.attempts and time.monotonic() >= self.deadline:
-                return
-            yield member
-
-    def failed(self, member: Member, error: BinderFedError) -> None:
-        if not should_fail_over(error):
-            raise error
-        self.attempts.append((member.name, error))
-        logger.warning("launch on %s failed (%s); trying the next member", member.name, error)
-
-    def exhausted(self) -> LaunchExhausted:
-        if not self.attempts:
-            return LaunchExhausted("launch: no member to try", self.attempts)
-        tried = "; ".join(f"{name}: {error}" for name, error in self.attempts)
-        return LaunchExhausted(f"launch failed on every member tried ({tried})", self.attempts)
-
-
-def should_fail_over(error: BinderFedError) -> bool:
-    """Worth another member: the hub is down or broken, or this repo is full there.
-
-    Never a spec error or another 4xx (a rate limit included): those would fail anywhere.
-    """
-    if isinstance(error, BuildFailed):
-        return error.retryable or any(text in error.message for text in _QUOTA_MESSAGES)
-    return isinstance(error, HubUnavailable | StreamClosed | StreamTimeout)
-
-
-# --- resolve: where would the redirector send this launch? ----------------------------------
-
-
-class Resolution(BaseModel):
-    """Where a redirector sends a launch: the member, the redirect target, the sticky cookie."""
-
-    model_config = ConfigDict(frozen=True)
-
-    member: Member
-    location: str
-    cookie: str | None = None
-
-
-def resolution_from_redirect(
-    config: FederationConfig,
-    redirector: str,
-    status_code: int,
-    location: str | None,
-    cookie: str | None,
-) -> Resolution:
-    if status_code not in {301, 302, 303, 307, 308} or not location:
-        msg = f"resolve: the redirector answered HTTP {status_code}, not a redirect to a member"
-        raise HubError(msg, hub=redirector, status_code=status_code)
-    target = urljoin(redirector, location)
-    member = config.member_for_url(target)
-    if member is None:
-        host = urlsplit(target).netloc
-        msg = f"resolve: the redirector points at {host!r}, which is not a known member"
-        raise RedirectRefused(msg, hub=redirector, status_code=status_code)
-    # tornado (the redirector's server) quotes a cookie value holding ':'
-    sticky = cookie.strip('"') if cookie else None
-    return Resolution(member=member, location=target.split("?", 1)[0], cookie=sticky)
-
-
-# --- priming ---------------------------------------------------------------------------------
-
-
-class PrimeOutcome(StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-class PrimeResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    member: str
-    outcome: PrimeOutcome
-    seconds: float = 0.0
-    #: how: "build-only" where the hub allows it, else "launch" (and an immediate shutdown)
-    method: str | None = None
-    reason: str | None = None
-
-
-def skip_unhealthy(
-    targets: Sequence[Member], health: FederationHealth, *, include_unhealthy: bool
-) -> tuple[dict[str, PrimeResult], list[Member]]:
-    """(results of the members skipped as unhealthy, the members to prime)."""
-    skipped: dict[str, PrimeResult] = {}
-    todo: list[Member] = []
-    for member in targets:
-        state = health.members.get(member.name)
-        if state is not None and not state.healthy and not include_unhealthy:
-            skipped[member.name] = PrimeResult(
-                member=member.name, outcome=PrimeOutcome.SKIPPED, reason=state.reason
-            )
-        else:
-            todo.append(member)
-    return skipped, todo
-
-
-class _PrimeClock:
-    """Times one member's priming and writes its result."""
-
-    def __init__(self, member: str) -> None:
-        self.member = member
-        self.started = time.monotonic()
-
-    def __call__(
-        self, outcome: PrimeOutcome, method: str, reason: str | None = None
-    ) -> PrimeResult:
-        seconds = round(time.monotonic() - self.started, 3)
-        return PrimeResult(
-            member=self.member, outcome=outcome, seconds=seconds, method=method, reason=reason
-        )
-
-
-def _build_only_refused(error: BinderFedError) -> bool:
-    return isinstance(error, BuildFailed) and error.status_code == 400
-
-
 # --- the clients -----------------------------------------------------------------------------
 
 

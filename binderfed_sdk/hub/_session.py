@@ -8,25 +8,24 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import SecretStr
 
-from . import _redact
-from ._core import (
+from binderfed_sdk import _redact
+from binderfed_sdk._errors import HubError, HubUnavailable, ProtocolError, SessionError
+from binderfed_sdk._urls import endpoint, hub_root
+from binderfed_sdk.hub._core import (
     DEFAULT_TIMEOUT,
     USER_AGENT,
-    endpoint,
-    hub_root,
     parse_json_answer,
     transport_error,
     validate,
 )
-from ._errors import HubError, HubUnavailable, ProtocolError, SessionError
-from ._models import SessionStatus
+from binderfed_sdk.hub._models import SessionStatus
 
 if TYPE_CHECKING:
     import types
 
-    from .events import BuildEvent
-    from .session_info import SessionInfo
-    from .spec import Spec
+    from binderfed_sdk.hub._events import BuildEvent
+    from binderfed_sdk.insession._model import SessionInfo
+    from binderfed_sdk.spec._spec import Spec
 
 _redact.install()
 
@@ -115,7 +114,7 @@ class _SessionBase(Generic[ClientT]):
         return validate(self.url, "session status", SessionStatus, data)
 
     def _info_from(self, response: httpx.Response) -> SessionInfo:
-        from .session_info import SessionInfo  # noqa: PLC0415 - loads the reader's parts
+        from binderfed_sdk.insession._model import SessionInfo  # noqa: PLC0415 - loads the reader's parts
 
         if response.status_code == 404:
             msg = "session info: the session has no binderfed server extension"

@@ -1,0 +1,77 @@
+"""Priming: warming each member's cache, and what each member's attempt came to."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from binderfed_sdk._errors import (
+    BinderFedError,
+    BuildFailed,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from binderfed_sdk.federation._config import Member
+    from binderfed_sdk.federation._health import FederationHealth
+
+
+# --- priming ---------------------------------------------------------------------------------
+
+
+class PrimeOutcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class PrimeResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    member: str
+    outcome: PrimeOutcome
+    seconds: float = 0.0
+    #: how: "build-only" where the hub allows it, else "launch" (and an immediate shutdown)
+    method: str | None = None
+    reason: str | None = None
+
+
+def skip_unhealthy(
+    targets: Sequence[Member], health: FederationHealth, *, include_unhealthy: bool
+) -> tuple[dict[str, PrimeResult], list[Member]]:
+    """(results of the members skipped as unhealthy, the members to prime)."""
+    skipped: dict[str, PrimeResult] = {}
+    todo: list[Member] = []
+    for member in targets:
+        state = health.members.get(member.name)
+        if state is not None and not state.healthy and not include_unhealthy:
+            skipped[member.name] = PrimeResult(
+                member=member.name, outcome=PrimeOutcome.SKIPPED, reason=state.reason
+            )
+        else:
+            todo.append(member)
+    return skipped, todo
+
+
+class _PrimeClock:
+    """Times one member's priming and writes its result."""
+
+    def __init__(self, member: str) -> None:
+        self.member = member
+        self.started = time.monotonic()
+
+    def __call__(
+        self, outcome: PrimeOutcome, method: str, reason: str | None = None
+    ) -> PrimeResult:
+        seconds = round(time.monotonic() - self.started, 3)
+        return PrimeResult(
+            member=self.member, outcome=outcome, seconds=seconds, method=method, reason=reason
+        )
+
+
+def _build_only_refused(error: BinderFedError) -> bool:
+    return isinstance(error, BuildFailed) and error.status_code == 400

@@ -1,0 +1,76 @@
+"""The answer of a reading inside a session: `SessionInfo` and the words it uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from binderfed_sdk.federation._limits import SessionLimits
+from binderfed_sdk.insession._rules import CullReason, Level, memory_level, rule_budget, time_level
+
+MemberSource = Literal["sandbox", "image-registry", "hub-host", "launch-host"]
+MemorySource = Literal["cgroup-v2", "cgroup-v1", "psutil"]
+
+
+# --- the answer ------------------------------------------------------------------------------
+
+
+class SessionInfo(BaseModel):
+    """One reading of a session's standing. `model_dump(mode="json")` is the server
+    extension's wire format (`GET <base_url>binderfed/session`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    in_binder: bool
+    #: why this is not a Binder session (None inside one)
+    reason: str | None = None
+    #: the federation member running the session (None when nothing says which: no guess)
+    member: str | None = None
+    member_source: MemberSource | None = None
+    federation: str | None = None
+    repo_url: str | None = None
+    ref_url: str | None = None
+    #: the resolved commit or ref, last part of BINDER_PERSISTENT_REQUEST or BINDER_REF_URL
+    ref: str | None = None
+    #: relaunches this exact commit: launch host + BINDER_PERSISTENT_REQUEST
+    persistent_link: str | None = None
+    launch_host: str | None = None
+    #: from the session's own Jupyter server (its `api/status`), not from the hub
+    started: datetime | None = None
+    last_activity: datetime | None = None
+    now: datetime
+    idle_seconds_left: float | None = None
+    max_age_seconds_left: float | None = None
+    cpu_seconds_left: float | None = None
+    #: the least of the three that are known; `cull_reason` says which
+    seconds_left: float | None = None
+    cull_reason: CullReason | None = None
+    #: the culler's check interval: the real stop may come up to this much after `seconds_left`
+    cull_window: float
+    #: bytes in use: the cgroup's working set (usage minus inactive page cache), else the RSS
+    #: of the Jupyter server's process tree
+    memory_used: int | None = None
+    memory_source: MemorySource | None = None
+    memory_limit: int | None = None
+    memory_guarantee: int | None = None
+    cpu_limit: float | None = None
+    limits: SessionLimits
+    warn_memory_fraction: float = 0.8
+    warn_minutes: list[int] = Field(default_factory=lambda: [10, 2])
+
+    @property
+    def memory_fraction(self) -> float | None:
+        if self.memory_used is None or not self.memory_limit:
+            return None
+        return self.memory_used / self.memory_limit
+
+    @property
+    def memory_level(self) -> Level:
+        return memory_level(self.memory_used, self.memory_limit, self.warn_memory_fraction)
+
+    @property
+    def time_level(self) -> Level:
+        budget = rule_budget(self.limits, self.cull_reason)
+        return time_level(self.seconds_left, self.warn_minutes, budget)

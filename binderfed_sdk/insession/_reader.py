@@ -1,0 +1,242 @@
+"""The reader: puts the environment, cgroup files and the server's status through the rules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from binderfed_sdk.federation._config import (
+    DEFAULT_FEDERATION,
+    ENV_FEDERATION,
+    FederationConfig,
+    load_federation,
+)
+from binderfed_sdk.insession._member import identify_member, persistent_link, public_url, ref_of
+from binderfed_sdk.insession._memory import (
+    DEFAULT_CGROUP_ROOT,
+    CgroupLayout,
+    default_process_root,
+    find_cgroup,
+    process_tree_rss,
+    read_cgroup,
+)
+from binderfed_sdk.insession._model import MemorySource, SessionInfo
+from binderfed_sdk.insession._rules import (
+    _parse_number,
+    choose_memory_limit,
+    parse_bytes,
+    parse_status_time,
+    resolve_limits,
+    time_left,
+)
+from binderfed_sdk.insession._server import JupyterServerStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from binderfed_sdk.federation._limits import SessionLimits
+
+    #: an `api/status` answer, or something that fetches one (None: unknown)
+    StatusSource: TypeAlias = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
+
+#: BinderHub sets these in every session it launches; any one of them means "in Binder"
+BINDER_VARIABLES = (
+    "BINDER_REPO_URL",
+    "BINDER_LAUNCH_HOST",
+    "BINDER_REQUEST",
+    "BINDER_PERSISTENT_REQUEST",
+    "BINDER_REF_URL",
+)
+NOT_IN_BINDER = (
+    "no BINDER_* environment variables (BINDER_REPO_URL, BINDER_LAUNCH_HOST, BINDER_REQUEST)"
+)
+
+
+# --- the reader ------------------------------------------------------------------------------
+
+
+class _Auto:
+    """Default status source: the Jupyter server this process runs under."""
+
+
+AUTO = _Auto()
+
+
+class SessionInfoReader:
+    """Computes `SessionInfo`. Federation, limits and the cgroup layout are settled once;
+    each `read()` reads only the environment, a few small cgroup files (psutil only where
+    there are none) and the server status.
+
+    - `federation`: a FederationConfig, a mapping, a built-in name or a file; default
+      `$BINDERFED_FEDERATION` (from `environ`) or mybinder.
+    - `limits`: a SessionLimits to use instead of the federation's, or a mapping of fields
+      to override.
+    - `member_map`: extra host -> member names, consulted first for the host matches.
+    - `environ`: the environment to read (default: `os.environ`, read at each `read()`).
+    - `cgroup_root`: where the cgroup files are (None: do not use cgroups);
+      `proc_cgroup`: the text of /proc/self/cgroup (None: read it).
+    - `status`: the Jupyter server's `api/status` dict, a callable returning one, or None;
+      default: ask the server this process is a kernel of (over HTTP).
+    - `process_root`: the PID whose process tree psutil measures without cgroups (default:
+      the parent Jupyter server for a kernel, else this process).
+    """
+
+    def __init__(
+        self,
+        federation: FederationConfig | Mapping[str, Any] | str | Path | None = None,
+        *,
+        limits: SessionLimits | Mapping[str, Any] | None = None,
+        member_map: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        cgroup_root: str | Path | None = DEFAULT_CGROUP_ROOT,
+        proc_cgroup: str | None = None,
+        status: StatusSource | _Auto = AUTO,
+        process_root: int | None = None,
+        warn_memory_fraction: float = 0.8,
+        warn_minutes: Sequence[int] = (10, 2),
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._environ = environ
+        env = os.environ if environ is None else environ
+        if federation is None:
+            federation = env.get(ENV_FEDERATION) or DEFAULT_FEDERATION
+        self.federation = load_federation(federation)
+        self.limits = resolve_limits(self.federation.limits, limits)
+        self.member_map = dict(member_map or {})
+        self.cgroup_root = Path(cgroup_root) if cgroup_root is not None else None
+        self._proc_cgroup = proc_cgroup
+        self._layout: CgroupLayout | _Auto | None = AUTO
+        self.status: StatusSource = (
+            JupyterServerStatus(environ=env) if isinstance(status, _Auto) else status
+        )
+        self.process_root = process_root
+        self.warn_memory_fraction = warn_memory_fraction
+        self.warn_minutes = list(warn_minutes)
+        self._clock = clock or _utcnow
+
+    @property
+    def cgroup(self) -> CgroupLayout | None:
+        if isinstance(self._layout, _Auto):
+            self._layout = (
+                find_cgroup(self.cgroup_root, self._proc_cgroup)
+                if self.cgroup_root is not None
+                else None
+            )
+        return self._layout
+
+    def _status(self, status: StatusSource | _Auto) -> Mapping[str, Any] | None:
+        source = self.status if isinstance(status, _Auto) else status
+        answer = source() if callable(source) else source
+        return answer if isinstance(answer, Mapping) else None
+
+    def read(
+        self, status: StatusSource | _Auto = AUTO, *, now: datetime | None = None
+    ) -> SessionInfo:
+        """One reading. `status` (a dict, a callable or None) replaces the reader's source for
+        this call; `now` fixes the clock."""
+        env = os.environ if self._environ is None else self._environ
+        moment = now or self._clock()
+        limits = self.limits
+        in_binder = any(env.get(name) for name in BINDER_VARIABLES)
+
+        layout = self.cgroup
+        reading = read_cgroup(layout) if layout is not None else None
+        memory_used: int | None = None
+        memory_source: MemorySource | None = None
+        if reading is not None and reading.memory_used is not None:
+            memory_used = reading.memory_used
+            memory_source = "cgroup-v2" if reading.version == 2 else "cgroup-v1"
+        else:
+            pid = self.process_root or default_process_root(env)
+            memory_used = process_tree_rss(pid)
+            memory_source = "psutil" if memory_used is not None else None
+        memory_limit = choose_memory_limit(
+            parse_bytes(env.get("MEM_LIMIT")),
+            reading.memory_limit if reading is not None else None,
+            limits.mem_limit,
+            in_binder=in_binder,
+        )
+        env_guarantee = parse_bytes(env.get("MEM_GUARANTEE"))
+        env_cpu = _parse_number(env.get("CPU_LIMIT"))
+        common: dict[str, Any] = {
+            "now": moment,
+            "cull_window": limits.cull_every,
+            "memory_used": memory_used,
+            "memory_source": memory_source,
+            "memory_limit": memory_limit,
+            "limits": limits,
+            "warn_memory_fraction": self.warn_memory_fraction,
+            "warn_minutes": self.warn_minutes,
+        }
+        if not in_binder:
+            return SessionInfo(
+                in_binder=False,
+                reason=NOT_IN_BINDER,
+                memory_guarantee=env_guarantee,
+                cpu_limit=env_cpu if env_cpu and env_cpu > 0 else None,
+                **common,
+            )
+
+        member, member_source = identify_member(env, self.federation, self.member_map)
+        answer = self._status(status)
+        started = parse_status_time(answer.get("started")) if answer else None
+        last_activity = parse_status_time(answer.get("last_activity")) if answer else None
+        left = time_left(
+            limits,
+            now=moment,
+            started=started,
+            last_activity=last_activity,
+            cpu_used=reading.cpu_seconds if reading is not None else None,
+        )
+        launch_host = public_url(env.get("BINDER_LAUNCH_HOST"))
+        persistent_request = env.get("BINDER_PERSISTENT_REQUEST") or None
+        ref_url = public_url(env.get("BINDER_REF_URL"))
+        return SessionInfo(
+            in_binder=True,
+            member=member,
+            member_source=member_source,
+            federation=self.federation.name,
+            repo_url=public_url(env.get("BINDER_REPO_URL")),
+            ref_url=ref_url,
+            ref=ref_of(persistent_request, ref_url),
+            persistent_link=public_url(persistent_link(launch_host, persistent_request)),
+            launch_host=launch_host,
+            started=started,
+            last_activity=last_activity,
+            idle_seconds_left=left.idle,
+            max_age_seconds_left=left.max_age,
+            cpu_seconds_left=left.cpu,
+            seconds_left=left.seconds,
+            cull_reason=left.reason,
+            memory_guarantee=env_guarantee or limits.mem_guarantee,
+            cpu_limit=env_cpu if env_cpu and env_cpu > 0 else limits.cpu_limit,
+            **common,
+        )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def read_session_info(
+    federation: FederationConfig | Mapping[str, Any] | str | Path | None = None,
+    **options: Any,
+) -> SessionInfo:
+    """One reading of this session's standing (see `SessionInfoReader` for the options).
+    For repeated readings keep a `SessionInfoReader`: it settles the federation and the
+    cgroup layout once."""
+    return SessionInfoReader(federation, **options).read()
+
+
+def fetch_session_info(
+    url: str | None = None, token: str | None = None, *, timeout: float = 2.0
+) -> SessionInfo | None:
+    """The server extension's answer (`GET <url>binderfed/session`), from the server at `url`
+    or the one this kernel runs under; None when there is none or it does not answer."""
+    answer = JupyterServerStatus(url, token, timeout=timeout).get("binderfed/session")
+    if not isinstance(answer, dict):
+        return None
+    return SessionInfo.model_validate(answer)

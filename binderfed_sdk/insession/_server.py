@@ -1,0 +1,116 @@
+"""The Jupyter server this process runs under: its record and its `api/status`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# --- the Jupyter server's own record ---------------------------------------------------------
+
+
+class JupyterServerStatus:
+    """Fetches `api/status` of the Jupyter server at `url`, or of the one this process runs
+    under (see `find_parent_server`). Calling it returns the status dict, or None when there
+    is no server to ask or it does not answer."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        runtime_dir: str | Path | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._runtime_dir = runtime_dir
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+        self._found = url is not None
+
+    def _discover(self) -> None:
+        self._found = True
+        info = find_parent_server(self._environ, self._runtime_dir)
+        if info is None:
+            return
+        url = info.get("url")
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            self.url = url if url.endswith("/") else url + "/"
+            if self.token is None:
+                token = info.get("token")
+                self.token = token if isinstance(token, str) and token else None
+        if self.token is None:
+            self.token = self._environ.get("JUPYTERHUB_API_TOKEN") or None
+
+    def get(self, path: str) -> Any:
+        """GET `<server url><path>` with the token; the JSON answer, or None."""
+        if not self._found:
+            self._discover()
+        if self.url is None:
+            return None
+        import httpx  # noqa: PLC0415 - only when a server is asked
+
+        headers = {"Authorization": f"token {self.token}"} if self.token else {}
+        try:
+            response = httpx.get(self.url + path, headers=headers, timeout=self.timeout)
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def __call__(self) -> Mapping[str, Any] | None:
+        answer = self.get("api/status")
+        return answer if isinstance(answer, dict) else None
+
+
+def find_parent_server(
+    environ: Mapping[str, str], runtime_dir: str | Path | None = None
+) -> dict[str, Any] | None:
+    """The runtime file (`jpserver-<pid>.json`: url, token, ...) of the Jupyter server this
+    process runs under: a kernel's parent (`JPY_PARENT_PID`); else, from a terminal, the
+    server at `JUPYTER_SERVER_URL`, or the only live server in the runtime folder."""
+    folder = runtime_dir or environ.get("JUPYTER_RUNTIME_DIR")
+    if not folder:
+        try:
+            from jupyter_core.paths import jupyter_runtime_dir  # noqa: PLC0415
+        except ImportError:
+            return None
+        folder = jupyter_runtime_dir()
+    pid = environ.get("JPY_PARENT_PID", "")
+    if pid.isdigit():
+        return _server_file(Path(folder) / f"jpserver-{pid}.json")
+    servers = [
+        info
+        for path in sorted(Path(folder).glob("jpserver-*.json"))
+        if (info := _server_file(path)) is not None and _alive(info.get("pid"))
+    ]
+    wanted = environ.get("JUPYTER_SERVER_URL", "").rstrip("/")
+    if wanted:
+        return next((i for i in servers if str(i.get("url", "")).rstrip("/") == wanted), None)
+    return servers[0] if len(servers) == 1 else None
+
+
+def _server_file(path: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,44 @@
+"""Specs, launch links and badges for every provider; any Binder link parsed back (pure, no I/O)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from binderfed_sdk._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._spec import (
+        BadgeFormat,
+        LaunchLink,
+        Provider,
+        Spec,
+        parse,
+        parse_launch_link,
+        parse_repo_url,
+        parse_spec,
+        parse_target,
+    )
+
+_EXPORTS = {
+    "BadgeFormat": "._spec",
+    "LaunchLink": "._spec",
+    "Provider": "._spec",
+    "Spec": "._spec",
+    "parse": "._spec",
+    "parse_launch_link": "._spec",
+    "parse_repo_url": "._spec",
+    "parse_spec": "._spec",
+    "parse_target": "._spec",
+}
+__all__ = [
+    "BadgeFormat",
+    "LaunchLink",
+    "Provider",
+    "Spec",
+    "parse",
+    "parse_launch_link",
+    "parse_repo_url",
+    "parse_spec",
+    "parse_target",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
