@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from binderfed_sdk import routing
+from binderfed_sdk.federation import _routing as routing
 from binderfed_sdk.federation._routing import (
     DEFAULT_POLICY,
     ENTRY_POINT_GROUP,

@@ -79,7 +79,7 @@ def make_widget() -> Iterator[Callable[..., SessionStatus]]:
 
 def test_importing_the_sdk_does_not_import_ipywidgets() -> None:
     code = (
-        "import sys, binderfed_sdk, binderfed_sdk.session_info, binderfed_jupyter; "
+        "import sys, binderfed_sdk, binderfed_sdk.insession, binderfed_jupyter; "
         "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

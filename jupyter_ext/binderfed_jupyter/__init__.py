@@ -1,6 +1,6 @@
 """binderfed in Jupyter: the server extension serving the session's limits to the front end.
 
-`GET <base_url>binderfed/session` answers `binderfed_sdk.session_info.SessionInfo` as JSON
+`GET <base_url>binderfed/session` answers `binderfed_sdk.SessionInfo` as JSON
 (authenticated; it does not count as activity, so polling it never keeps a session alive).
 """
 
