@@ -20,12 +20,10 @@ import html
 import sys
 import threading
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from binderfed_sdk._format import format_bytes, format_duration
 from binderfed_sdk.insession._reader import SessionInfoReader, fetch_session_info
 from binderfed_sdk.insession._rules import rule_budget
 
@@ -36,13 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionStatus"]
 
-#: bar_style of each warning level
+#: bar_style of each level
 _BAR_STYLE = {"ok": "", "warning": "warning", "danger": "danger"}
-_REASON_TEXT = {
-    "idle": "if nothing runs",
-    "max-age": "session age limit",
-    "cpu": "CPU-time budget",
-}
 
 
 def _label(text: str) -> Any:
@@ -156,26 +149,18 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
     # --- showing -------------------------------------------------------------------------
 
     def _show(self, info: SessionInfo) -> None:
+        """The words are `info.display`'s, as the CLI and the status bar show them."""
+        display = info.display
         self._show_memory(info)
         if not info.in_binder:
-            self.header.value = f"Not in a Binder session ({html.escape(info.reason or '')})."
+            self.header.value = html.escape(display.title) + "."
             self.time_row.layout.display = "none"
             self.note.value = ""
             return
         self.time_row.layout.display = None
         self.header.value = self._header(info)
         self._show_time(info)
-        notes = []
-        if info.time_level != "ok" and info.seconds_left is not None:
-            notes.append(
-                f"⚠ about {format_duration(info.seconds_left)} left "
-                f"({_REASON_TEXT.get(info.cull_reason or '', '')}): save your work."
-            )
-        if info.memory_level != "ok":
-            notes.append(
-                "⚠ memory is close to the limit: past it the kernel is killed "
-                "(and its variables lost)."
-            )
+        notes = [f"⚠ {warning}" for warning in display.warnings]
         if self.paused:
             notes.append(
                 "Updates pause while no cell runs, so this widget does not keep the session alive."
@@ -184,9 +169,7 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
 
     @staticmethod
     def _header(info: SessionInfo) -> str:
-        member = f"on <b>{html.escape(info.member)}</b>" if info.member else "on an unknown member"
-        federation = f" of {html.escape(info.federation)}" if info.federation else ""
-        parts = [f"<b>Binder session</b> {member}{federation}"]
+        parts = [f"<b>{html.escape(info.display.title)}</b>"]
         if info.ref:
             parts.append(f"<code>{html.escape(info.ref[:12])}</code>")
         if info.persistent_link:
@@ -198,25 +181,15 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
 
     def _show_time(self, info: SessionInfo) -> None:
         left = info.seconds_left
+        self.time_text.value = html.escape(info.display.time or "")
         if left is None:
             self.time_bar.layout.visibility = "hidden"
-            self.time_text.value = "unknown (the Jupyter server's activity record was not read)"
             return
         budget = rule_budget(info.limits, info.cull_reason)
         self.time_bar.layout.visibility = "visible"
         self.time_bar.max = float(budget or max(left, 1.0))
         self.time_bar.value = min(left, self.time_bar.max)
         self.time_bar.bar_style = _BAR_STYLE[info.time_level]
-        why = _REASON_TEXT.get(info.cull_reason or "", "")
-        late = format_duration(info.cull_window)
-        if left <= 0:
-            text = f"none ({why}): the culler may stop it any moment, within {late}"
-        else:
-            stop = info.now + timedelta(seconds=left)
-            text = (
-                f"{format_duration(left)} ({why}): stops from {stop:%H:%M} UTC, up to {late} later"
-            )
-        self.time_text.value = html.escape(text)
 
     def _show_memory(self, info: SessionInfo) -> None:
         used, limit = info.memory_used, info.memory_limit
@@ -224,17 +197,14 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             self.memory_row.layout.display = "none"
             return
         self.memory_row.layout.display = None
+        self.memory_text.value = html.escape(info.display.memory or "")
         if not limit:
             self.memory_bar.layout.visibility = "hidden"
-            self.memory_text.value = html.escape(f"{format_bytes(used)} used")
             return
         self.memory_bar.layout.visibility = "visible"
         self.memory_bar.max = float(limit)
         self.memory_bar.value = float(min(used, limit))
         self.memory_bar.bar_style = _BAR_STYLE[info.memory_level]
-        self.memory_text.value = html.escape(
-            f"{format_bytes(used)} of {format_bytes(limit)} ({used / limit:.0%})"
-        )
 
     # --- refreshing --------------------------------------------------------------------
 

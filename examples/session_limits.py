@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import sys
 
-from binderfed_sdk._format import format_bytes, format_duration
+from binderfed_sdk._format import format_duration
 from binderfed_sdk.insession._reader import read_session_info
-
-WHY = {"idle": "if nothing runs", "max-age": "session age limit", "cpu": "CPU-time budget"}
 
 
 def main() -> int:
@@ -23,20 +21,16 @@ def main() -> int:
     if "--json" in sys.argv[1:]:
         print(info.model_dump_json(indent=2))
         return 0
+    display = info.display  # the words the widget and the status bar show too
     if not info.in_binder:
         print(f"Not in a Binder session: {info.reason}")
     else:
-        print(f"member:      {info.member or 'unknown'} ({info.member_source or 'no source'})")
+        print(f"member:      {display.member} ({info.member_source or 'no source'})")
         print(f"federation:  {info.federation}")
         print(f"repository:  {info.repo_url} at {info.ref}")
         if info.persistent_link:
             print(f"relaunch:    {info.persistent_link}")
-        if info.seconds_left is None:
-            print("time left:   unknown (the Jupyter server's activity was not read)")
-        else:
-            late = format_duration(info.cull_window)
-            why = WHY.get(info.cull_reason or "", "")
-            print(f"time left:   {format_duration(info.seconds_left)} ({why}; up to {late} later)")
+        print(f"time left:   {display.time}")
         for label, value in (
             ("idle", info.idle_seconds_left),
             ("max age", info.max_age_seconds_left),
@@ -44,14 +38,10 @@ def main() -> int:
         ):
             if value is not None:
                 print(f"  {label + ':':<10} {format_duration(value)}")
-    used, limit = info.memory_used, info.memory_limit
-    against = f" of {format_bytes(limit)} ({used / limit:.0%})" if used and limit else ""
-    print(
-        f"memory:      {format_bytes(used)}{against or ' used, no limit known'}"
-        f" [{info.memory_source or 'unknown source'}]"
-    )
-    if info.memory_level != "ok" or info.time_level != "ok":
-        print(f"warning:     memory {info.memory_level}, time {info.time_level}")
+    memory = display.memory or "unknown"
+    print(f"memory:      {memory} [{info.memory_source or 'unknown source'}]")
+    for warning in display.warnings:
+        print(f"warning:     {warning}")
     return 0
 
 

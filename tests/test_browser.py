@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 
     from playwright.sync_api import Browser, Page
 
-#: status text such as `gesis · 42 min left · 0.6 / 2.0 GB`
-TIME_LEFT = re.compile(r"(\d+ h \d+ min|\d+ min|< 1 min) left")
-MEMORY = re.compile(r"\d+(\.\d+)? (/ \d+(\.\d+)? )?(GB|MB)")
+#: status text such as `gesis · 11 min 40 s left if nothing runs · 614 MiB / 2.0 GiB`
+TIME_LEFT = re.compile(r"(\d+ h \d\d min|\d+ min( \d\d s)?|\d+ s) left")
+MEMORY = re.compile(r"\d+(\.\d)?( [KMG]iB)? / \d+(\.\d)? [KMG]iB")
 ITEM = "#jp-main-statusbar .bf-SessionStatus"
 
 
@@ -127,9 +127,16 @@ def test_status_bar_item_shows_member_time_and_memory(lab: JupyterLab, page: Pag
     assert member in text, text
     assert MEMORY.search(text), text
     assert TIME_LEFT.search(text), text
+    # the words are the server extension's (binderfed_sdk._format): the answer's summary,
+    # but for the time left, counted down since
+    display = answer["display"]
+    assert isinstance(display, dict), answer
+    summary = str(display["summary"])
+    assert TIME_LEFT.sub("", text) == TIME_LEFT.sub("", summary), (text, summary)
+    assert item.get_attribute("data-level") in {"ok", "warning", "danger"}
     title = item.get_attribute("title") or ""
     assert REPO_URL in title, title
-    assert "Stops " in title, title
+    assert "Time left: " in title, title
 
     out = output_dir()
     page.screenshot(path=str(out / "statusbar.png"))

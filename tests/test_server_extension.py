@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,6 +127,17 @@ async def test_session_in_binder(jp_fetch: Fetch, jp_serverapp: Any, binder_env:
     assert info.max_age_seconds_left == pytest.approx(age, abs=1e-6)
 
     check_machine_figures(info)
+
+    # the levels and the words are in the answer, as computed by the SDK: the status bar
+    # shows them as they are
+    wire = json.loads(text)
+    assert wire["display"] == info.display.model_dump(mode="json")
+    assert wire["display"]["summary"].startswith("hetzner-gesis · ")
+    assert re.fullmatch(r"\d+(\.\d)?( [KMG]iB)? / \d+(\.\d)? [KMG]iB", wire["display"]["memory"])
+    assert {wire["level"], wire["time_level"], wire["memory_level"]} <= {"ok", "warning", "danger"}
+    assert wire["level"] == info.level
+    if info.cull_reason == "idle":  # a 600 s idle timeout: only the 2-minute threshold applies
+        assert wire["time_thresholds"] == [{"minutes": 2, "level": "danger"}]
 
     # no secret in the answer
     assert jp_serverapp.identity_provider.token not in text

@@ -63,6 +63,8 @@ WIRE_FIELDS = [
     "cull_reason", "cull_window", "memory_used", "memory_source", "memory_limit",
     "memory_guarantee", "cpu_limit", "limits", "warn_memory_fraction", "warn_minutes",
 ]  # fmt: skip
+#: computed from the fields, and in the JSON too: the levels and the words every front end shows
+COMPUTED_FIELDS = ["memory_level", "time_thresholds", "time_level", "level", "display"]
 
 # BinderHub's variables only
 BINDER_ENV = {k: v for k, v in SESSION_ENV.items() if k.startswith("BINDER_")}
@@ -429,7 +431,7 @@ def test_reading_inside_binder_with_cgroup_v2(tmp_path: Path) -> None:
     reader = SessionInfoReader(environ=environ, cgroup_root=tmp_path, proc_cgroup="", status=status)
     info = reader.read(now=NOW)
     assert list(SessionInfo.model_fields) == WIRE_FIELDS
-    assert list(info.model_dump(mode="json")) == WIRE_FIELDS
+    assert list(info.model_dump(mode="json")) == WIRE_FIELDS + COMPUTED_FIELDS
     assert info.in_binder
     assert info.reason is None
     assert (info.member, info.member_source, info.federation) == (
@@ -451,6 +453,12 @@ def test_reading_inside_binder_with_cgroup_v2(tmp_path: Path) -> None:
     assert info.memory_fraction == pytest.approx(1500 / 1800)
     assert info.memory_level == "warning"  # 83 %
     assert info.time_level == "ok"  # 7 min before an idle cull is the normal state
+    assert (info.level, info.display.memory) == ("warning", "1.5 / 1.8 GiB")
+    assert info.display.time == "7 min if nothing runs (stops from 12:07 UTC, up to 11 min later)"
+    assert info.display.summary == "hetzner-gesis · 7 min left if nothing runs · 1.5 / 1.8 GiB"
+    assert info.display.warnings == [
+        "memory is close to the limit: past it the kernel is killed (and its variables lost)."
+    ]
 
 
 def test_json_round_trip(tmp_path: Path) -> None:

@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from binderfed_sdk._format import Level, worst_level
+from binderfed_sdk._lazy import publish
 from binderfed_sdk.federation._limits import SessionLimits
-from binderfed_sdk.insession._rules import CullReason, Level, memory_level, rule_budget, time_level
+from binderfed_sdk.insession._display import SessionDisplay, session_display
+from binderfed_sdk.insession._rules import (
+    CullReason,
+    Threshold,
+    level_at,
+    memory_level,
+    rule_budget,
+    time_thresholds,
+)
 
 MemberSource = Literal["sandbox", "image-registry", "hub-host", "launch-host"]
 MemorySource = Literal["cgroup-v2", "cgroup-v1", "psutil"]
@@ -19,7 +29,8 @@ MemorySource = Literal["cgroup-v2", "cgroup-v1", "psutil"]
 
 class SessionInfo(BaseModel):
     """One reading of a session's standing. `model_dump(mode="json")` is the server
-    extension's wire format (`GET <base_url>binderfed/session`)."""
+    extension's wire format (`GET <base_url>binderfed/session`); it carries the computed
+    levels and `display`, the words every front end shows (CLI, widget, status bar)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -66,11 +77,34 @@ class SessionInfo(BaseModel):
             return None
         return self.memory_used / self.memory_limit
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def memory_level(self) -> Level:
         return memory_level(self.memory_used, self.memory_limit, self.warn_memory_fraction)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def time_thresholds(self) -> list[Threshold]:
+        """The thresholds that apply to the rule ending the session first, largest first:
+        the status bar's countdown takes its level from them between two readings."""
+        return time_thresholds(self.warn_minutes, rule_budget(self.limits, self.cull_reason))
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def time_level(self) -> Level:
-        budget = rule_budget(self.limits, self.cull_reason)
-        return time_level(self.seconds_left, self.warn_minutes, budget)
+        return level_at(self.time_thresholds, self.seconds_left)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def level(self) -> Level:
+        """The worse of `time_level` and `memory_level`."""
+        return worst_level(self.time_level, self.memory_level)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def display(self) -> SessionDisplay:
+        """The words this reading is shown with (see `binderfed_sdk.insession._display`)."""
+        return session_display(self)
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

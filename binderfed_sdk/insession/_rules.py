@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from binderfed_sdk._format import Level
 from binderfed_sdk.federation._limits import SessionLimits
 
 if TYPE_CHECKING:
@@ -13,7 +16,6 @@ if TYPE_CHECKING:
 
 
 CullReason = Literal["idle", "max-age", "cpu"]
-Level = Literal["ok", "warning", "danger"]
 #: memory at or above this fraction of the limit is "danger" (the kernel kills at the limit)
 DANGER_MEMORY_FRACTION = 0.95
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -95,29 +97,53 @@ def memory_level(used: int | None, limit: int | None, warn_fraction: float = 0.8
     return "ok"
 
 
+class Threshold(BaseModel):
+    """Under `minutes` left, the time level is `level`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    minutes: int
+    level: Level
+
+
+def time_thresholds(
+    warn_minutes: Sequence[int] = (10, 2), budget: float | None = None
+) -> list[Threshold]:
+    """The thresholds that apply, largest first: the largest of `warn_minutes` is "warning",
+    the smallest "danger" (when there are two or more). A threshold at or above `budget`
+    (the full length of the rule that ends the session first) is left out: it would always
+    be on. On mybinder.org the idle timeout is 600 s, so idle time left is always under 10
+    minutes; only the 2-minute threshold applies to it, and it is "danger"."""
+    minutes = sorted({m for m in warn_minutes if m > 0}, reverse=True)
+    levels: list[Level] = ["warning" for _ in minutes]
+    if len(levels) > 1:
+        levels[-1] = "danger"
+    return [
+        Threshold(minutes=m, level=level)
+        for m, level in zip(minutes, levels, strict=True)
+        if budget is None or m * 60 < budget
+    ]
+
+
+def level_at(thresholds: Sequence[Threshold], seconds_left: float | None) -> Level:
+    """The level of the smallest threshold `seconds_left` is under ("ok" above them all).
+    The status bar's countdown applies the same rule to the thresholds it is sent."""
+    level: Level = "ok"
+    if seconds_left is None:
+        return level
+    for threshold in thresholds:
+        if seconds_left < threshold.minutes * 60:
+            level = threshold.level
+    return level
+
+
 def time_level(
     seconds_left: float | None,
     warn_minutes: Sequence[int] = (10, 2),
     budget: float | None = None,
 ) -> Level:
-    """ "warning" under the largest of `warn_minutes`, "danger" under the smallest (when there
-    are two or more). A threshold at or above `budget` (the full length of the rule that
-    ends the session first) is left out: it would always be on. On mybinder.org the idle
-    timeout is 600 s, so idle time left is always under 10 minutes; only the 2-minute
-    threshold applies to it, and it is "danger"."""
-    thresholds = sorted({m for m in warn_minutes if m > 0}, reverse=True)  # [warning, ..., danger]
-    if seconds_left is None or not thresholds:
-        return "ok"
-    levels: list[Level] = ["warning" for _ in thresholds]
-    if len(levels) > 1:
-        levels[-1] = "danger"
-    level: Level = "ok"
-    for minutes, candidate in zip(thresholds, levels, strict=True):
-        if budget is not None and minutes * 60 >= budget:
-            continue
-        if seconds_left < minutes * 60:
-            level = candidate
-    return level
+    """The level for `seconds_left` (see `time_thresholds`)."""
+    return level_at(time_thresholds(warn_minutes, budget), seconds_left)
 
 
 def rule_budget(limits: SessionLimits, reason: CullReason | None) -> float | None:

@@ -7,7 +7,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { SessionMonitor } from './monitor';
 import { fetchSessionInfo } from './request';
-import { ISessionInfo, notificationMessage } from './session';
+import { ISessionInfo, statusView } from './session';
 import { SessionStatusItem } from './statusItem';
 
 export { ISessionInfo } from './session';
@@ -18,7 +18,11 @@ const PLUGIN_ID = 'binderfed-jupyterlab:plugin';
 /** Warn (once per threshold) that the session stops soon; offer to copy the relaunch link. */
 function notifyStop(info: ISessionInfo, secondsLeft: number): void {
   const link = info.persistent_link;
-  Notification.warning(notificationMessage(info, secondsLeft), {
+  const message = statusView(info, secondsLeft).notification;
+  if (message === null) {
+    return;
+  }
+  Notification.warning(message, {
     autoClose: false,
     actions: link
       ? [

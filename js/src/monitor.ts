@@ -3,14 +3,14 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
-  activeWarnMinutes,
   DEFAULT_POLL,
   dueNotifications,
   IPollSettings,
   ISessionInfo,
   nextPollInterval,
   PollOutcome,
-  secondsLeftAt
+  secondsLeftAt,
+  warnMinutesOf
 } from './session';
 
 /** How often the time left is counted down between two polls (ms). */
@@ -19,7 +19,8 @@ const COUNTDOWN_INTERVAL = 1000;
 /**
  * Follows the Binder session: polls the server extension (with backoff on errors, slowly
  * outside Binder, paused while the tab is hidden), counts the time left down between polls
- * and asks for a notification when a `warn_minutes` threshold is crossed.
+ * (the one thing the front end computes: every word and level comes from the answer) and
+ * asks for a notification when one of the answer's `time_thresholds` is crossed.
  */
 export class SessionMonitor implements IDisposable {
   constructor(options: SessionMonitor.IOptions) {
@@ -154,7 +155,7 @@ export class SessionMonitor implements IDisposable {
     if (info !== null && active) {
       const secondsLeft = this.secondsLeft;
       const { due, notified } = dueNotifications(
-        activeWarnMinutes(info),
+        warnMinutesOf(info),
         secondsLeft,
         this._notified
       );

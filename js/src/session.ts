@@ -10,174 +10,197 @@
  */
 export type CullReason = 'idle' | 'max-age' | 'cpu';
 
+/** How short time or memory runs: the same three words as the Python side. */
+export type Level = 'ok' | 'warning' | 'danger';
+
+/** Under `minutes` left, the time level is `level` (largest first, as the server sends them). */
+export interface IThreshold {
+  minutes: number;
+  level: Level;
+}
+
+/** The texts that name the time left, with `{time_left}` where the countdown goes. */
+export interface ILiveText {
+  summary: string;
+  time: string | null;
+  details: string[];
+  notification: string | null;
+}
+
+/**
+ * The words the session is shown with, written once by the server extension
+ * (`binderfed_sdk._format`): the status bar shows them as they are.
+ */
+export interface IDisplay {
+  title: string;
+  member: string;
+  time_left: string | null;
+  cull_reason: string | null;
+  time: string | null;
+  memory: string | null;
+  /** One line: `gesis · 11 min 40 s left if nothing runs · 1.1 / 2.0 GiB`. */
+  summary: string;
+  warnings: string[];
+  details: string[];
+  notification: string | null;
+  live: ILiveText;
+}
+
 /**
  * The answer of `GET <baseUrl>binderfed/session` (served by the `binderfed_jupyter`
- * server extension). Times are ISO 8601 strings, durations seconds, memory bytes.
+ * server extension): the reading, its levels and its display strings. The front end only
+ * counts `seconds_left` down between two polls.
  */
 export interface ISessionInfo {
   /** Whether this Jupyter server runs inside a Binder session. */
   in_binder: boolean;
-  /** Why the server thinks it is (or is not) in a Binder session. */
+  /** Why the server thinks it is not in a Binder session. */
   reason: string | null;
   /** The federation member serving the session, e.g. `gesis`. */
   member: string | null;
-  /** Where the member name comes from (an environment variable, the launch host...). */
-  member_source: string | null;
-  /** The federation, e.g. `mybinder.org`. */
-  federation: string | null;
-  repo_url: string | null;
-  ref_url: string | null;
-  ref: string | null;
   /** A link that launches the same repository at the same ref again. */
   persistent_link: string | null;
-  launch_host: string | null;
-  started: string | null;
-  last_activity: string | null;
-  /** The server's clock when it answered. */
-  now: string | null;
-  idle_seconds_left: number | null;
-  max_age_seconds_left: number | null;
-  cpu_seconds_left: number | null;
-  /** The smallest of the three above: when the session is predicted to stop. */
+  /** When the session is predicted to stop, in seconds from the answer. */
   seconds_left: number | null;
   cull_reason: CullReason | null;
-  /** How often the culler runs: the stop happens up to this many seconds late. */
-  cull_window: number | null;
-  memory_used: number | null;
-  memory_limit: number | null;
-  memory_guarantee: number | null;
-  memory_source: string | null;
-  cpu_limit: number | null;
-  limits: { [key: string]: unknown } | null;
-  /** Memory use (fraction of the limit) past which the item shows a warning. */
-  warn_memory_fraction: number | null;
-  /** Minutes before the predicted stop at which the user is notified. */
-  warn_minutes: number[] | null;
+  memory_level: Level;
+  time_level: Level;
+  /** The worse of the two. */
+  level: Level;
+  /** The thresholds the countdown takes its level from. */
+  time_thresholds: IThreshold[];
+  display: IDisplay;
 }
 
-/** The defaults used when the answer leaves the warning settings out. */
-export const DEFAULT_WARN_MEMORY_FRACTION = 0.8;
-export const DEFAULT_WARN_MINUTES: readonly number[] = [10, 2];
-/** Memory use (fraction of the limit) past which the item turns red. */
-export const DANGER_MEMORY_FRACTION = 0.95;
+/** Where a live text takes the time left. */
+export const TIME_LEFT = '{time_left}';
 
-/** How the status item looks: plain, warning (amber) or danger (red). */
-export type WarningLevel = 'ok' | 'warn' | 'danger';
-
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
+const LEVELS: readonly Level[] = ['ok', 'warning', 'danger'];
 
 function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
-/**
- * Check the shape of a decoded answer: an object with a boolean `in_binder`. Fields the
- * front end does not know are kept, missing optional fields become `null`.
- */
-export function parseSessionInfo(data: unknown): ISessionInfo {
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new Error('binderfed: the session answer is not a JSON object');
-  }
-  const raw = data as { [key: string]: unknown };
-  if (typeof raw.in_binder !== 'boolean') {
-    throw new Error('binderfed: the session answer has no boolean in_binder');
-  }
-  const str = (key: string): string | null =>
-    typeof raw[key] === 'string' ? (raw[key] as string) : null;
-  const num = (key: string): number | null =>
-    isNumber(raw[key]) ? (raw[key] as number) : null;
-  const reason = raw.cull_reason;
-  const warnMinutes = Array.isArray(raw.warn_minutes)
-    ? raw.warn_minutes.filter(isNumber)
-    : null;
-  const limits =
-    typeof raw.limits === 'object' &&
-    raw.limits !== null &&
-    !Array.isArray(raw.limits)
-      ? (raw.limits as { [key: string]: unknown })
-      : null;
+function isLevel(value: unknown): value is Level {
+  return LEVELS.includes(value as Level);
+}
+
+function isObject(value: unknown): value is { [key: string]: unknown } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value)
+    ? value.filter((item): item is string => typeof item === 'string')
+    : [];
+}
+
+function textOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function parseLive(raw: unknown): ILiveText {
+  const live = isObject(raw) ? raw : {};
   return {
-    in_binder: raw.in_binder,
-    reason: str('reason'),
-    member: str('member'),
-    member_source: str('member_source'),
-    federation: str('federation'),
-    repo_url: str('repo_url'),
-    ref_url: str('ref_url'),
-    ref: str('ref'),
-    persistent_link: str('persistent_link'),
-    launch_host: str('launch_host'),
-    started: str('started'),
-    last_activity: str('last_activity'),
-    now: str('now'),
-    idle_seconds_left: num('idle_seconds_left'),
-    max_age_seconds_left: num('max_age_seconds_left'),
-    cpu_seconds_left: num('cpu_seconds_left'),
-    seconds_left: num('seconds_left'),
-    cull_reason:
-      reason === 'idle' || reason === 'max-age' || reason === 'cpu'
-        ? reason
-        : null,
-    cull_window: num('cull_window'),
-    memory_used: num('memory_used'),
-    memory_limit: num('memory_limit'),
-    memory_guarantee: num('memory_guarantee'),
-    memory_source: str('memory_source'),
-    cpu_limit: num('cpu_limit'),
-    limits,
-    warn_memory_fraction: num('warn_memory_fraction'),
-    warn_minutes: warnMinutes
+    summary: typeof live.summary === 'string' ? live.summary : '',
+    time: textOrNull(live.time),
+    details: strings(live.details),
+    notification: textOrNull(live.notification)
+  };
+}
+
+/** The display strings; an answer inside Binder without them is refused. */
+function parseDisplay(value: unknown, required: boolean): IDisplay {
+  const valid = isObject(value) && typeof value.summary === 'string';
+  if (!valid && required) {
+    throw new Error(
+      'binderfed: the session answer has no display strings (server extension too old?)'
+    );
+  }
+  const raw = valid ? (value as { [key: string]: unknown }) : {};
+  const summary = textOrNull(raw.summary) ?? '';
+  return {
+    title: textOrNull(raw.title) ?? summary,
+    member: textOrNull(raw.member) ?? '',
+    time_left: textOrNull(raw.time_left),
+    cull_reason: textOrNull(raw.cull_reason),
+    time: textOrNull(raw.time),
+    memory: textOrNull(raw.memory),
+    summary,
+    warnings: strings(raw.warnings),
+    details: strings(raw.details),
+    notification: textOrNull(raw.notification),
+    live: parseLive(raw.live)
   };
 }
 
 /**
- * Format memory as Binder states its limits: binary units written `GB`/`MB` (a 2 GiB
- * limit reads `2.0 GB`). With a limit, both figures share the limit's unit:
- * `0.6 / 2.0 GB`, `350 / 512 MB`.
+ * Check the shape of a decoded answer: an object with a boolean `in_binder` and, inside
+ * Binder, its display strings. Values of the wrong type are dropped, not trusted.
  */
-export function formatMemory(
-  used: number | null,
-  limit: number | null
-): string {
-  if (used === null && limit === null) {
-    return '';
+export function parseSessionInfo(data: unknown): ISessionInfo {
+  if (!isObject(data)) {
+    throw new Error('binderfed: the session answer is not a JSON object');
   }
-  const reference = limit ?? used ?? 0;
-  const inGiB = reference >= GiB;
-  const unit = inGiB ? 'GB' : 'MB';
-  const scale = (bytes: number): string =>
-    inGiB ? (bytes / GiB).toFixed(1) : Math.round(bytes / MiB).toString();
-  if (limit === null) {
-    return `${scale(used ?? 0)} ${unit} used`;
+  if (typeof data.in_binder !== 'boolean') {
+    throw new Error('binderfed: the session answer has no boolean in_binder');
   }
-  if (used === null) {
-    return `${scale(limit)} ${unit} limit`;
-  }
-  return `${scale(used)} / ${scale(limit)} ${unit}`;
-}
-
-/** Format one amount of memory on its own: `471 MB`, `2.0 GB`. */
-export function formatBytes(bytes: number): string {
-  return formatMemory(bytes, null).replace(/ used$/, '');
+  const reason = data.cull_reason;
+  const thresholds = Array.isArray(data.time_thresholds)
+    ? data.time_thresholds.filter(
+        (item): item is IThreshold =>
+          isObject(item) && isNumber(item.minutes) && isLevel(item.level)
+      )
+    : [];
+  const level = (key: string): Level =>
+    isLevel(data[key]) ? (data[key] as Level) : 'ok';
+  return {
+    in_binder: data.in_binder,
+    reason: textOrNull(data.reason),
+    member: textOrNull(data.member),
+    persistent_link: textOrNull(data.persistent_link),
+    seconds_left: isNumber(data.seconds_left) ? data.seconds_left : null,
+    cull_reason:
+      reason === 'idle' || reason === 'max-age' || reason === 'cpu'
+        ? reason
+        : null,
+    memory_level: level('memory_level'),
+    time_level: level('time_level'),
+    level: level('level'),
+    time_thresholds: thresholds.map(({ minutes, level }) => ({
+      minutes,
+      level
+    })),
+    display: parseDisplay(data.display, data.in_binder)
+  };
 }
 
 /**
- * Format the time left before the predicted stop: `3 h 05 min`, `42 min`, `< 1 min`.
- * Minutes are rounded down, so the figure never promises more time than there is.
+ * The twin of Python's `binderfed_sdk._format.format_duration`, for the countdown between
+ * two polls (jest checks it against vectors made from the Python one): rounded down,
+ * `45 s`, `11 min 40 s`, `10 min`, `3 h 05 min`.
  */
 export function formatDuration(seconds: number): string {
-  const s = Math.max(0, seconds);
-  if (s < 60) {
-    return '< 1 min';
+  if (!Number.isFinite(seconds)) {
+    return '?';
   }
-  const minutes = Math.floor(s / 60);
-  if (minutes < 60) {
-    return `${minutes} min`;
+  const whole = Math.max(0, Math.floor(seconds));
+  if (whole < 60) {
+    return `${whole} s`;
   }
-  const hours = Math.floor(minutes / 60);
-  const rest = minutes % 60;
-  return `${hours} h ${rest.toString().padStart(2, '0')} min`;
+  const pad = (n: number): string => n.toString().padStart(2, '0');
+  if (whole < 3600) {
+    const rest = whole % 60;
+    const minutes = Math.floor(whole / 60);
+    return rest ? `${minutes} min ${pad(rest)} s` : `${minutes} min`;
+  }
+  const hours = Math.floor(whole / 3600);
+  return `${hours} h ${pad(Math.floor((whole % 3600) / 60))} min`;
+}
+
+/** A live text with the time left filled in. */
+export function fillTimeLeft(template: string, secondsLeft: number): string {
+  return template.split(TIME_LEFT).join(formatDuration(secondsLeft));
 }
 
 /**
@@ -197,122 +220,68 @@ export function secondsLeftAt(
   return Math.max(0, info.seconds_left - elapsed);
 }
 
-/** The fraction of the memory limit in use, or null without both figures. */
-export function memoryFraction(info: ISessionInfo): number | null {
-  if (
-    info.memory_used === null ||
-    info.memory_limit === null ||
-    info.memory_limit <= 0
-  ) {
-    return null;
-  }
-  return info.memory_used / info.memory_limit;
-}
-
-/** The notification thresholds (minutes) of an answer, the defaults if it has none. */
+/** The notification thresholds (minutes) of an answer, largest first. */
 export function warnMinutesOf(info: ISessionInfo): number[] {
-  const minutes = (info.warn_minutes ?? []).filter(m => m > 0);
-  return minutes.length > 0 ? minutes : [...DEFAULT_WARN_MINUTES];
-}
-
-/** The `limits` field naming the full length of each culling rule. */
-const RULE_LIMIT: { [reason in CullReason]: string } = {
-  idle: 'idle_timeout',
-  'max-age': 'max_age',
-  cpu: 'cpu_seconds'
-};
-
-/**
- * The full length (seconds) of the rule predicted to stop the session: the idle timeout,
- * the maximum age or the CPU budget, from `limits`; null when unknown.
- */
-export function ruleBudget(info: ISessionInfo): number | null {
-  if (info.cull_reason === null || info.limits === null) {
-    return null;
-  }
-  const value = info.limits[RULE_LIMIT[info.cull_reason]];
-  return isNumber(value) && value > 0 ? value : null;
+  return info.time_thresholds.map(({ minutes }) => minutes);
 }
 
 /**
- * The thresholds (minutes, largest first) that apply to the rule predicted to stop the
- * session, each with its level: the largest warns, the smallest is danger. A threshold at
- * or above the rule's full length is left out, as the server extension does: it would
- * always be on. On mybinder.org the idle timeout is 10 minutes, so the idle time left is
- * always under 10 minutes (and reset by any activity): only the 2-minute threshold applies.
+ * The level as the time left counts down: the level of the smallest threshold it is under,
+ * the worse of that and the memory level of the answer. At the answer's own `seconds_left`
+ * it is the answer's `level`.
  */
-export function activeThresholds(
-  info: ISessionInfo
-): { minutes: number; level: WarningLevel }[] {
-  const sorted = [...new Set(warnMinutesOf(info))].sort((a, b) => b - a);
-  const budget = ruleBudget(info);
-  return sorted
-    .map((minutes, index) => ({
-      minutes,
-      level: (index === sorted.length - 1 && sorted.length > 1
-        ? 'danger'
-        : 'warn') as WarningLevel
-    }))
-    .filter(({ minutes }) => budget === null || minutes * 60 < budget);
-}
-
-/** The notification thresholds (minutes) that apply now (see `activeThresholds`). */
-export function activeWarnMinutes(info: ISessionInfo): number[] {
-  return activeThresholds(info).map(({ minutes }) => minutes);
-}
-
-const LEVEL_ORDER: WarningLevel[] = ['ok', 'warn', 'danger'];
-
-function worst(a: WarningLevel, b: WarningLevel): WarningLevel {
-  return LEVEL_ORDER.indexOf(a) >= LEVEL_ORDER.indexOf(b) ? a : b;
-}
-
-/** The level for the time left: the level of the smallest threshold it is under. */
-export function timeLevel(
+export function liveLevel(
   info: ISessionInfo,
   secondsLeft: number | null
-): WarningLevel {
-  let level: WarningLevel = 'ok';
-  if (secondsLeft === null) {
-    return level;
-  }
-  for (const threshold of activeThresholds(info)) {
-    if (secondsLeft < threshold.minutes * 60) {
-      level = worst(level, threshold.level);
-    }
-  }
-  return level;
-}
-
-/**
- * The level for memory: warning from `warn_memory_fraction` of the limit, danger from 95 %
- * (the kernel is killed at the limit).
- */
-export function memoryLevel(info: ISessionInfo): WarningLevel {
-  const fraction = memoryFraction(info);
-  if (fraction === null) {
-    return 'ok';
-  }
-  const warnFraction =
-    info.warn_memory_fraction ?? DEFAULT_WARN_MEMORY_FRACTION;
-  if (fraction >= Math.max(warnFraction, DANGER_MEMORY_FRACTION)) {
-    return 'danger';
-  }
-  return fraction >= warnFraction ? 'warn' : 'ok';
-}
-
-/**
- * Decide how the item looks: the worse of the time level (under 10 minutes left: warning,
- * under 2: danger, for the thresholds that apply to the rule) and the memory level.
- */
-export function warningLevel(
-  info: ISessionInfo,
-  secondsLeft: number | null
-): WarningLevel {
+): Level {
   if (!info.in_binder) {
     return 'ok';
   }
-  return worst(timeLevel(info, secondsLeft), memoryLevel(info));
+  let time: Level = 'ok';
+  if (secondsLeft !== null) {
+    for (const threshold of info.time_thresholds) {
+      if (secondsLeft < threshold.minutes * 60) {
+        time = threshold.level;
+      }
+    }
+  }
+  return LEVELS.indexOf(time) >= LEVELS.indexOf(info.memory_level)
+    ? time
+    : info.memory_level;
+}
+
+/** What the status item shows: the answer's words, the time left counted down. */
+export interface IStatusView {
+  text: string;
+  details: string[];
+  level: Level;
+  notification: string | null;
+}
+
+/** The status item's words at `secondsLeft` (null: as the answer said them). */
+export function statusView(
+  info: ISessionInfo,
+  secondsLeft: number | null
+): IStatusView {
+  const { display } = info;
+  if (secondsLeft === null || info.seconds_left === null) {
+    return {
+      text: display.summary,
+      details: display.details,
+      level: liveLevel(info, info.seconds_left),
+      notification: display.notification
+    };
+  }
+  const live = display.live;
+  return {
+    text: fillTimeLeft(live.summary, secondsLeft),
+    details: live.details.map(line => fillTimeLeft(line, secondsLeft)),
+    level: liveLevel(info, secondsLeft),
+    notification:
+      live.notification === null
+        ? null
+        : fillTimeLeft(live.notification, secondsLeft)
+  };
 }
 
 /**
@@ -351,114 +320,6 @@ export function dueNotifications(
 
 /** How far above a threshold the time left must climb before it is notified again. */
 export const REARM_MARGIN_SECONDS = 120;
-
-/** Why the session will stop, in words. */
-export function stopReasonText(info: ISessionInfo): string {
-  switch (info.cull_reason) {
-    case 'idle': {
-      return 'it has been idle too long (no activity in the notebooks or terminals)';
-    }
-    case 'max-age': {
-      return 'it reaches the maximum session length';
-    }
-    case 'cpu': {
-      return 'it has used up its CPU time';
-    }
-    default: {
-      return 'no stop is predicted';
-    }
-  }
-}
-
-/**
- * The status-bar text: `gesis · 42 min left · 0.6 / 2.0 GB`. Parts the answer lacks are
- * left out.
- */
-export function statusText(
-  info: ISessionInfo,
-  secondsLeft: number | null
-): string {
-  const parts = [info.member ?? 'Binder'];
-  if (secondsLeft !== null) {
-    const idle = info.cull_reason === 'idle' ? ' if idle' : '';
-    parts.push(`${formatDuration(secondsLeft)} left${idle}`);
-  }
-  const memory = formatMemory(info.memory_used, info.memory_limit);
-  if (memory) {
-    parts.push(memory);
-  }
-  return parts.join(' · ');
-}
-
-/** The detail lines (hover title and popup): repository, ref, member, why it stops. */
-export function detailLines(
-  info: ISessionInfo,
-  secondsLeft: number | null
-): string[] {
-  const member = info.member ?? 'unknown member';
-  const federation = info.federation ? ` of ${info.federation}` : '';
-  const lines = [`Binder session on ${member}${federation}`];
-  if (info.repo_url) {
-    lines.push(`Repository: ${info.repo_url}`);
-  }
-  if (info.ref) {
-    lines.push(`Ref: ${info.ref}`);
-  }
-  if (secondsLeft !== null) {
-    const late =
-      info.cull_window !== null && info.cull_window > 0
-        ? ` (up to ${formatDuration(info.cull_window)} later)`
-        : '';
-    lines.push(
-      info.cull_reason === 'idle'
-        ? `Stops after ${formatDuration(secondsLeft)} without activity${late}`
-        : `Stops in about ${formatDuration(secondsLeft)}${late}: ${stopReasonText(info)}`
-    );
-  } else {
-    lines.push('No stop predicted');
-  }
-  const clocks: [string, number | null][] = [
-    ['Idle limit', info.idle_seconds_left],
-    ['Session age limit', info.max_age_seconds_left],
-    ['CPU time', info.cpu_seconds_left]
-  ];
-  const known = clocks.filter(([, left]) => left !== null);
-  if (known.length > 1) {
-    lines.push(
-      known
-        .map(([name, left]) => `${name}: ${formatDuration(left ?? 0)} left`)
-        .join(', ')
-    );
-  }
-  const memory = formatMemory(info.memory_used, info.memory_limit);
-  if (memory) {
-    const guarantee =
-      info.memory_guarantee !== null
-        ? `, ${formatBytes(info.memory_guarantee)} guaranteed`
-        : '';
-    lines.push(`Memory: ${memory}${guarantee}`);
-  }
-  if (info.cpu_limit !== null) {
-    lines.push(`CPU limit: ${info.cpu_limit}`);
-  }
-  return lines;
-}
-
-/** The notification text: when and why it stops, save or download, relaunch with the link. */
-export function notificationMessage(
-  info: ISessionInfo,
-  secondsLeft: number
-): string {
-  const member = info.member ? ` on ${info.member}` : '';
-  const link = info.persistent_link
-    ? ` The persistent link relaunches this repository: ${info.persistent_link}`
-    : '';
-  return (
-    `This Binder session${member} will stop in about ${formatDuration(secondsLeft)}: ` +
-    `${stopReasonText(info)}. Nothing is kept. Save your work and download it ` +
-    `(File > Download) or push it to a repository.${link}`
-  );
-}
 
 /** The settings of the poll. */
 export interface IPollSettings {

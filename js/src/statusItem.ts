@@ -3,24 +3,19 @@ import { Popup, showPopup } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
 import { SessionMonitor } from './monitor';
-import {
-  detailLines,
-  ISessionInfo,
-  statusText,
-  warningLevel,
-  WarningLevel
-} from './session';
+import { Level, statusView } from './session';
 
-const LEVEL_CLASS: { [level in WarningLevel]: string | null } = {
+const LEVEL_CLASS: { [level in Level]: string | null } = {
   ok: null,
-  warn: 'bf-warn',
+  warning: 'bf-warn',
   danger: 'bf-danger'
 };
 
 /**
- * The status-bar item: `gesis · 42 min left · 0.6 / 2.0 GB`, amber or red when time or
- * memory runs short, details on hover (title) and on click (a popup with a button copying
- * the persistent link).
+ * The status-bar item: `gesis · 11 min 40 s left if nothing runs · 1.1 / 2.0 GiB`, amber or
+ * red when time or memory runs short, details on hover (title) and on click (a popup with a
+ * button copying the persistent link). The words are the server extension's (the same as
+ * the CLI's and the widget's); only the time left is counted down here.
  */
 export class SessionStatusItem extends Widget {
   constructor(monitor: SessionMonitor) {
@@ -76,25 +71,23 @@ export class SessionStatusItem extends Widget {
       this._setLevel('ok');
       return;
     }
-    const secondsLeft = this._monitor.secondsLeft;
-    const text = statusText(info, secondsLeft);
-    if (this._text.textContent !== text) {
-      this._text.textContent = text;
+    const view = statusView(info, this._monitor.secondsLeft);
+    if (this._text.textContent !== view.text) {
+      this._text.textContent = view.text;
     }
-    const title = [
-      ...detailLines(info, secondsLeft),
-      'Click for the persistent link.'
-    ].join('\n');
+    const title = [...view.details, 'Click for the persistent link.'].join(
+      '\n'
+    );
     if (this.node.title !== title) {
       this.node.title = title;
     }
-    this._setLevel(warningLevel(info, secondsLeft));
+    this._setLevel(view.level);
     if (this._popup !== null && !this._popup.isDisposed) {
-      this._fillDetails(info, secondsLeft);
+      this._fillDetails(view.details);
     }
   }
 
-  private _setLevel(level: WarningLevel): void {
+  private _setLevel(level: Level): void {
     for (const [name, cls] of Object.entries(LEVEL_CLASS)) {
       if (cls !== null) {
         this.node.classList.toggle(cls, name === level);
@@ -118,7 +111,7 @@ export class SessionStatusItem extends Widget {
     this._details = document.createElement('div');
     this._details.className = 'bf-SessionPopup-details';
     body.node.appendChild(this._details);
-    this._fillDetails(info, this._monitor.secondsLeft);
+    this._fillDetails(statusView(info, this._monitor.secondsLeft).details);
 
     const link = info.persistent_link;
     if (link) {
@@ -144,11 +137,10 @@ export class SessionStatusItem extends Widget {
     this._popup = showPopup({ body, anchor: this, align: 'left' });
   }
 
-  private _fillDetails(info: ISessionInfo, secondsLeft: number | null): void {
+  private _fillDetails(lines: string[]): void {
     if (this._details === null) {
       return;
     }
-    const lines = detailLines(info, secondsLeft);
     this._details.replaceChildren(
       ...lines.map((line, index) => {
         const div = document.createElement('div');

@@ -4,6 +4,8 @@
 import { SessionMonitor } from '../monitor';
 import { IPollSettings, ISessionInfo, parseSessionInfo } from '../session';
 
+import answers from './session-answers.json';
+
 /** The poll's intervals, scaled down to milliseconds so that the test runs in real time. */
 const FAST: IPollSettings = {
   interval: 40,
@@ -12,16 +14,12 @@ const FAST: IPollSettings = {
   absentInterval: 1000
 };
 
+/** The server extension's answer (made by the Python side), `secondsLeft` before its age limit. */
 function session(secondsLeft: number): ISessionInfo {
   return parseSessionInfo({
-    in_binder: true,
-    member: 'gesis',
-    persistent_link: 'https://mybinder.org/v2/gh/org/repo/abc123',
+    ...answers['max-age'],
     seconds_left: secondsLeft,
-    max_age_seconds_left: secondsLeft,
-    cull_reason: 'max-age',
-    limits: { max_age: 21600 },
-    warn_minutes: [10, 2]
+    max_age_seconds_left: secondsLeft
   });
 }
 
