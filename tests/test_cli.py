@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import pty
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from typing import TYPE_CHECKING
 
+import pytest
 from servers import free_port
 from wirehub import WireHub
 
+from binderfed_sdk import BuildEvent
 from binderfed_sdk.cli._main import main
+from binderfed_sdk.cli._progress import MemberTable, ProgressPrinter, print_table, printable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -144,6 +154,8 @@ def test_federation_commands(tmp_path: Path) -> None:
         code, out, _ = run("status", "--federation", fed)
         assert code == 0
         assert "2 of 3 members healthy" in out
+        assert "\x1b" not in out  # not a terminal: plain text
+        assert [line.rstrip() for line in out.splitlines()] == out.splitlines()
         assert "a (prime)" in out
         assert "NO" in out
         assert "3/100" in out
@@ -153,6 +165,8 @@ def test_federation_commands(tmp_path: Path) -> None:
         assert code == 0
         assert ": c -> a" in out
         assert "skipped (unhealthy): b" in out
+        ranks = [line.split()[:2] for line in out.splitlines()[1:3]]
+        assert ranks == [["#", "member"], ["1", "c"]]  # the table, in failover order
         code, out, _ = run("route", "https://github.com/org/repo", "--federation", fed, "--json")
         assert sorted(json.loads(out)["order"]) == ["a", "c"]
         code, out, err = run("prime", "gh/org/instant/HEAD", "--federation", fed)
@@ -162,6 +176,7 @@ def test_federation_commands(tmp_path: Path) -> None:
         assert "by launch" in lines["a"]
         assert "by build-only" in lines["c"]
         assert "skipped" in lines["b"]
+        assert lines["member"].split() == ["member", "outcome", "time", "how", "reason"]
         code, out, _ = run(
             "launch", "gh/org/fixture/HEAD", "--federation", fed, "--policy", "pinned:a", "--json"
         )
@@ -175,8 +190,151 @@ def test_federation_commands(tmp_path: Path) -> None:
 def test_federation_command_errors(tmp_path: Path) -> None:
     code, _, err = run("status", "--federation", str(tmp_path / "missing.json"))
     assert code == 2
-    assert "neither a built-in" in err
+    assert "nor a file" in err
     dead = federation_file(tmp_path, {"x": f"http://127.0.0.1:{free_port()}/"}, "x")
     code, out, _ = run("status", "--federation", dead, "--probe-timeout", "1")
     assert code == 3
     assert "unreachable" in out
+
+
+# -- the terminal UI: rich on a terminal, plain text elsewhere, never a hub's markup or escapes
+
+HOSTILE = "[bold red]boom[/] [link=http://x]y[/link] \x1b]0;pwned\x07\x1b[31mred\u202eevil\x9b2J"
+INJECTED = ("\x1b]0;", "\x07", "\x1b[31m", "\u202e", "\x9b")
+
+
+# what rich reads to decide how to draw; the tests below set them as on a plain terminal
+TERMINAL_ENV = ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS")
+
+
+@pytest.fixture
+def terminal_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in TERMINAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
+class Terminal(io.StringIO):
+    """What a program sees as a terminal (isatty), recording what is drawn on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def hostile_event(phase: str = "building") -> BuildEvent:
+    return BuildEvent.model_validate({"phase": phase, "message": HOSTILE + "\n"})
+
+
+def test_printable_replaces_what_steers_a_terminal() -> None:
+    assert (
+        printable(HOSTILE) == "[bold red]boom[/] [link=http://x]y[/link]  ]0;pwned  [31mredevil 2J"
+    )
+    assert printable("naïve café — 日本 ✓") == "naïve café — 日本 ✓"
+
+
+@pytest.mark.usefixtures("terminal_env")
+def test_hub_text_prints_literally_on_a_terminal() -> None:
+    """Markup in a log line is shown as written; escape sequences are never passed on."""
+    screen = Terminal()
+    printer = ProgressPrinter(screen, as_json=False, member="[i]m[/i]")
+    assert printer.live
+    printer(hostile_event())
+    printer(hostile_event("ready"))
+    printer.finish()
+    drawn = screen.getvalue()
+    assert "[bold red]boom[/] [link=http://x]y[/link]" in drawn
+    assert "[i]m[/i]" in drawn
+    assert not [seq for seq in INJECTED if seq in drawn]
+    assert "\x1b[2K" in drawn  # redrawn in place
+    assert drawn.count("\n") == 1  # one line, ended by finish()
+
+    screen = Terminal()
+    table = MemberTable(screen, ["a", "[b]"], as_json=False)
+    table("a", hostile_event())
+    assert "[queued]" in screen.getvalue()
+    table.finish({"a": "ok", "[b]": "skipped [health]"})
+    drawn = screen.getvalue()
+    assert "[bold red]boom[/]" in drawn
+    last = drawn.rsplit("\x1b[1A", 1)[1]  # the last drawing: the rows as they stay
+    assert "[queued]" not in last
+    assert "skipped [health]" in last  # a member that sent no event shows its outcome
+    assert "[b]" in drawn
+    assert not [seq for seq in INJECTED if seq in drawn]
+
+    screen = Terminal()
+    print_table(screen, ("member", "reason"), [("[b]x", HOSTILE)])
+    assert "[b]x" in screen.getvalue()
+    assert not [seq for seq in INJECTED if seq in screen.getvalue()]
+
+
+def test_hub_text_prints_literally_when_piped() -> None:
+    out = io.StringIO()
+    printer = ProgressPrinter(out, as_json=False)
+    printer(hostile_event())
+    printer.finish()
+    assert "\x1b" not in out.getvalue()
+    assert "[bold red]boom[/]" in out.getvalue()
+    out = io.StringIO()
+    print_table(out, ("member", "reason"), [("a", HOSTILE)])
+    assert out.getvalue().splitlines() == [
+        "member  reason",
+        "a       " + printable(HOSTILE),
+    ]
+
+
+def test_hub_command_prints_what_a_hub_sends_literally() -> None:
+    versions = {"binderhub": "[blink]9[/blink]\x1b[2J"}
+    with WireHub(versions=versions) as hub:
+        hub.health_checks[0]["service"] = "Docker\x1b]8;;http://evil\x07 registry"
+        code, out, _ = run("hub", hub.url)
+    assert code == 0
+    assert "binderhub [blink]9[/blink] [2J" in out
+    assert "Docker ]8;;http://evil  registry" in out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+
+
+def run_on_terminal(argv: list[str], columns: int = 60) -> tuple[int, str]:
+    """Run the command as a process on a pseudo-terminal `columns` wide; what it drew."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "binderfed_sdk", *argv],
+        stdin=follower, stdout=follower, stderr=follower, env=env,
+    )  # fmt: skip
+    os.close(follower)
+    drawn = b""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: the process closed the terminal
+                    break
+                if not chunk:
+                    break
+                drawn += chunk
+            elif process.poll() is not None:
+                break
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+    return process.wait(10), drawn.decode()
+
+
+@pytest.mark.usefixtures("terminal_env")
+def test_live_progress_on_a_terminal(wirehub: WireHub) -> None:
+    code, drawn = run_on_terminal(["build", "gh/someone/fixture/HEAD", "--hub", wirehub.url])
+    assert code == 0, drawn
+    assert drawn.count("\r\x1b[2K") >= 10  # one line, redrawn for each event
+    last = drawn.rsplit("\r\x1b[2K", 1)[1]
+    assert "[ready" in last
+    assert "\x1b[1;32m" in last  # `ready` in bold green
+    visible = last.replace("\x1b[1;32m", "").replace("\x1b[0m", "").split("\r")[0]
+    assert len(visible) == 60  # cut to the terminal's width...
+    assert visible.endswith("…")  # ...visibly
+    assert drawn.endswith("\x1b[?25h")  # the cursor is shown again
+    assert wirehub.tokens[-1] not in drawn

@@ -233,9 +233,12 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.json:
             out.write(json.dumps({"session": summary}) + "\n")
         else:
+            from binderfed_sdk.cli._progress import printable
+
             if session.member:
                 out.write(f"member    {session.member} ({hub_url})\n")
-            out.write(f"session   {session.url}\nopen      {url}\nimage     {session.image}\n")
+            out.write(f"session   {printable(session.url)}\nopen      {printable(url)}\n")
+            out.write(f"image     {printable(str(session.image))}\n")
             if not args.show_token:
                 out.write("token     ********** (--show-token prints it)\n")
     finally:
@@ -273,31 +276,30 @@ def _cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         out.write(health.model_dump_json() + "\n")
     else:
-        out.write(f"federation {fed.config.name}: {len(health.healthy)} of ")
+        from binderfed_sdk.cli._progress import cell, print_table, printable
+
+        out.write(f"federation {printable(fed.config.name)}: {len(health.healthy)} of ")
         out.write(f"{len(health.members)} members healthy\n")
-        header = ("member", "healthy", "reason", "pods/quota", "latency", "binderhub")
-        rows = [header]
+        rows = []
         for name, state in health.members.items():
             pods = f"{state.total_pods}/{state.quota}" if state.quota is not None else "-"
             latency = f"{state.latency * 1000:.0f} ms" if state.latency is not None else "-"
             prime = " (prime)" if name == health.prime else ""
             rows.append(
                 (
-                    name + prime,
-                    "yes" if state.healthy else "NO",
+                    cell(name + prime, "bold"),
+                    cell("yes", "green") if state.healthy else cell("NO", "bold red"),
                     state.reason or "",
                     pods,
                     latency,
                     state.binderhub or "-",
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        for row in rows:
-            out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-            out.write("\n")
+        header = ("member", "healthy", "reason", "pods/quota", "latency", "binderhub")
+        print_table(out, header, rows, right={"pods/quota", "latency"})
         for name, state in health.members.items():
             if state.detail:
-                out.write(f"  {name}: {state.detail}\n")
+                out.write(f"  {printable(name)}: {printable(state.detail)}\n")
     return EXIT_OK if health.healthy else EXIT_UNREACHABLE
 
 
@@ -320,29 +322,56 @@ def _cmd_route(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps({"spec": str(spec), "policy": fed.policy.name, "order": names}))
         out.write("\n")
     else:
+        from binderfed_sdk.cli._progress import print_table
+
         out.write(f"{spec} with {fed.policy.name}: {' -> '.join(names)}\n")
-        unhealthy = [n for n, s in (health.members.items() if health else []) if not s.healthy]
+        states = health.members if health else {}
+        rows = []
+        for rank, member in enumerate(ranking, 1):
+            state = states.get(member.name)
+            pods = "-"
+            if state is not None and state.quota is not None:
+                pods = f"{state.total_pods}/{state.quota}"
+            latency = "-"
+            if state is not None and state.latency is not None:
+                latency = f"{state.latency * 1000:.0f} ms"
+            rows.append((str(rank), member.name, f"{member.weight:g}", pods, latency, member.url))
+        header = ("#", "member", "weight", "pods/quota", "latency", "url")
+        print_table(out, header, rows, right={"#", "weight", "pods/quota", "latency"})
+        unhealthy = [n for n, s in states.items() if not s.healthy]
         if unhealthy:
             out.write(f"skipped (unhealthy): {', '.join(unhealthy)}\n")
     return EXIT_OK
 
 
 def _cmd_prime(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from binderfed_sdk.cli._progress import MemberTable
+    from binderfed_sdk.cli._progress import MemberTable, cell, print_table
 
     spec, _ = _spec(args.target)
     with _federation(args) as fed:
         members = args.members.split(",") if args.members else [m.name for m in fed.members]
         table = MemberTable(out if args.json else err, members, as_json=args.json)
-        results = fed.prime(spec, members=members, on_event=table)
+        results = []
+        try:
+            results = fed.prime(spec, members=members, on_event=table)
+        finally:
+            table.finish({r.member: f"{r.outcome.value} {r.reason or ''}" for r in results})
     failed = [r for r in results if r.outcome == "failed"]
     if args.json:
         out.write(json.dumps({"prime": [r.model_dump(mode="json") for r in results]}) + "\n")
     else:
-        for r in results:
-            how = f" by {r.method}" if r.method else ""
-            why = f": {r.reason}" if r.reason else ""
-            out.write(f"{r.member:<16} {r.outcome.value:<8} {r.seconds:7.1f}s{how}{why}\n")
+        styles = {"ok": "green", "failed": "bold red"}
+        rows = [
+            (
+                cell(r.member, "bold"),
+                cell(r.outcome.value, styles.get(r.outcome.value, "yellow")),
+                f"{r.seconds:.1f}s",
+                f"by {r.method}" if r.method else "",
+                r.reason or "",
+            )
+            for r in results
+        ]
+        print_table(out, ("member", "outcome", "time", "how", "reason"), rows, right={"time"})
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -403,50 +432,77 @@ def _print_sandbox(state: Any, out: TextIO) -> None:
     out.write(f"state       {state.dir}/state.json  (use --federation sandbox)\n")
 
 
-def _format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "no limit"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
-
-
-def session_summary(session: Any, limits: Any, *, show_token: bool) -> dict[str, Any]:
-    """Member, URL, time left and memory limit of a launched session, as its own server
-    extension reports them (`binderfed/session`); without the extension, the culler's rule
-    applied to the server's `api/status` and the federation's limits."""
+def session_info_of(session: Any, limits: Any) -> Any:
+    """The `SessionInfo` of a launched session, as its own server extension reports it
+    (`binderfed/session`); without the extension, the culler's rule applied to the server's
+    `api/status` and the federation's limits."""
     from datetime import UTC, datetime
 
+    from binderfed_sdk.insession._model import SessionInfo
     from binderfed_sdk.insession._rules import time_left
 
-    member, memory_limit, seconds_left = session.member, limits.mem_limit, None
     try:
         info = session.info()
     except BinderFedError:
         info = None
-    if info is not None:
-        member = info.member or member
-        memory_limit = info.memory_limit or memory_limit
-        seconds_left = info.seconds_left
-    if seconds_left is None:
-        status = session.status()
-        left = time_left(
-            limits,
-            now=datetime.now(UTC),
-            started=status.started,
-            last_activity=status.last_activity,
-        )
-        seconds_left = left.seconds
+    if info is not None and info.seconds_left is not None:
+        return info
+    status = session.status()
+    now = datetime.now(UTC)
+    left = time_left(limits, now=now, started=status.started, last_activity=status.last_activity)
+    return SessionInfo(
+        in_binder=True,
+        member=(info.member if info is not None else None) or session.member,
+        now=now,
+        seconds_left=left.seconds,
+        cull_reason=left.reason,
+        cull_window=limits.cull_every,
+        memory_used=info.memory_used if info is not None else None,
+        memory_limit=(info.memory_limit if info is not None else None) or limits.mem_limit,
+        limits=limits,
+    )
+
+
+def summary_of(
+    info: Any, *, url: str, browser_url: str, token: str | None = None
+) -> dict[str, Any]:
+    """The CLI's session summary: the words are `info.display`'s (the widget and the status
+    bar show the same)."""
+    from binderfed_sdk._format import format_bytes
+
+    display = info.display
     return {
-        "member": member,
-        "url": session.url,
-        "browser_url": session.browser_url(with_token=show_token),
-        "time_left": _format_seconds(seconds_left),
-        "seconds_left": seconds_left,
-        "memory_limit": f"{memory_limit / 1024**3:.1f} GiB" if memory_limit else "none",
-        "memory_limit_bytes": memory_limit,
-        "token": session.token.get_secret_value() if show_token else "**********",
+        "member": info.member,
+        "url": url,
+        "browser_url": browser_url,
+        "time_left": display.time or "no stop predicted",
+        "seconds_left": info.seconds_left,
+        "memory": display.memory or "unknown",
+        "memory_limit": format_bytes(info.memory_limit) if info.memory_limit else "none",
+        "memory_limit_bytes": info.memory_limit,
+        "level": info.level,
+        "summary": display.summary,
+        "warnings": display.warnings,
+        "token": token if token is not None else "**********",
     }
+
+
+def session_summary(session: Any, limits: Any, *, show_token: bool) -> dict[str, Any]:
+    """Member, URL, time left and memory of a launched session (see `session_info_of`)."""
+    return summary_of(
+        session_info_of(session, limits),
+        url=session.url,
+        browser_url=session.browser_url(with_token=show_token),
+        token=session.token.get_secret_value() if show_token else None,
+    )
+
+
+def write_summary(summary: dict[str, Any], out: TextIO) -> None:
+    """The summary as lines for people."""
+    for key in ("member", "url", "browser_url", "time_left", "memory"):
+        out.write(f"{key.replace('_', ' '):<13} {summary[key]}\n")
+    for warning in summary["warnings"]:
+        out.write(f"warning       {warning}\n")
 
 
 def _sandbox_demo(
@@ -481,8 +537,7 @@ def _sandbox_demo(
         if args.json:
             out.write(json.dumps({"session": summary}) + "\n")
         else:
-            for key in ("member", "url", "browser_url", "time_left", "memory_limit"):
-                out.write(f"{key.replace('_', ' '):<13} {summary[key]}\n")
+            write_summary(summary, out)
             if not args.show_token:
                 out.write("token         ********** (--show-token prints it)\n")
             if not args.down:
@@ -512,14 +567,16 @@ def _cmd_hub(args: argparse.Namespace, out: TextIO) -> int:
             + "\n"
         )
         return EXIT_OK if health.ok else EXIT_UNREACHABLE
+    from binderfed_sdk.cli._progress import printable
+
     out.write(f"hub       {hub.url}\nhealthy   {'yes' if health.ok else 'NO'}")
-    out.write(f" (HTTP {health.status_code})\nbinderhub {versions.binderhub}\n")
+    out.write(f" (HTTP {health.status_code})\nbinderhub {printable(versions.binderhub)}\n")
     for check in health.checks:
         mark = "ok " if check.ok else "BAD"
         detail = ""
         if check.quota is not None or check.total_pods is not None:
             detail = f"  pods {check.total_pods}/{check.quota}"
-        out.write(f"  {mark} {check.service}{detail}\n")
+        out.write(f"  {mark} {printable(check.service)}{detail}\n")
     return EXIT_OK if health.ok else EXIT_UNREACHABLE
 
 
@@ -547,14 +604,16 @@ def main(
     try:
         return commands[args.command]()
     except BinderFedError as error:
-        err.write(f"binderfed: error: {error}\n")
+        from binderfed_sdk.cli._progress import printable
+
+        err.write(f"binderfed: error: {printable(str(error))}\n")
         log = error.log if isinstance(error, BuildFailed) else ()
         if args.json:
             status_code = error.status_code if isinstance(error, HubError) else None
             report = {"error": type(error).__name__, "message": str(error), "log": list(log)}
             out.write(json.dumps({**report, "status_code": status_code}) + "\n")
         elif log:
-            err.write("last log lines:\n" + "".join(f"  {line}\n" for line in log[-5:]))
+            err.write("last log lines:\n" + "".join(f"  {printable(line)}\n" for line in log[-5:]))
         return error.exit_code
     except KeyboardInterrupt:
         err.write("binderfed: interrupted\n")
