@@ -23,7 +23,8 @@ import time
 
 from _server import wirehub_process
 
-from binderfed_sdk.federation._client import AsyncFederation, Federation
+from binderfed_sdk.federation._async_client import AsyncFederation
+from binderfed_sdk.federation._client import Federation
 from binderfed_sdk.federation._config import load_federation
 
 

@@ -2,7 +2,8 @@
 
 Specs and links, live build streams, launches and sessions, federations, and what a session
 knows about itself. The public names below load on first use, so `import binderfed_sdk` stays
-cheap for tools that only need part of it.
+cheap for tools that only need part of it. Public classes report `binderfed_sdk` as their
+module (`binderfed_sdk.BuildFailed`), wherever they are defined (see `_lazy.publish`).
 """
 
 from __future__ import annotations
@@ -24,23 +25,27 @@ if TYPE_CHECKING:
         ProtocolError,
         RateLimited,
         RedirectRefused,
+        SandboxError,
         SessionError,
         SpecError,
         StreamClosed,
         StreamTimeout,
     )
-    from binderfed_sdk.federation._client import AsyncFederation, Federation
+    from binderfed_sdk.federation._async_client import AsyncFederation
+    from binderfed_sdk.federation._client import Federation
     from binderfed_sdk.federation._config import FederationConfig, Member, load_federation
     from binderfed_sdk.federation._failover import Resolution
     from binderfed_sdk.federation._health import FederationHealth, MemberHealth
     from binderfed_sdk.federation._limits import SessionLimits
     from binderfed_sdk.federation._prime import PrimeOutcome, PrimeResult
     from binderfed_sdk.federation._routing import RoutingPolicy
-    from binderfed_sdk.hub._client import AsyncBinderHub, AsyncBuildStream, BinderHub, BuildStream
+    from binderfed_sdk.hub._async_client import AsyncBinderHub, AsyncBuildStream
+    from binderfed_sdk.hub._async_session import AsyncSession
+    from binderfed_sdk.hub._client import BinderHub, BuildStream
     from binderfed_sdk.hub._core import RetryPolicy, StreamLimits
     from binderfed_sdk.hub._events import BuildEvent, Phase
     from binderfed_sdk.hub._models import Health, HealthCheck, RateLimit, SessionStatus, Versions
-    from binderfed_sdk.hub._session import AsyncSession, Session
+    from binderfed_sdk.hub._session import Session
     from binderfed_sdk.insession._model import SessionInfo
     from binderfed_sdk.insession._reader import SessionInfoReader, read_session_info
     from binderfed_sdk.spec._spec import (
@@ -53,10 +58,10 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
-    "AsyncBinderHub": "binderfed_sdk.hub._client",
-    "AsyncBuildStream": "binderfed_sdk.hub._client",
-    "AsyncFederation": "binderfed_sdk.federation._client",
-    "AsyncSession": "binderfed_sdk.hub._session",
+    "AsyncBinderHub": "binderfed_sdk.hub._async_client",
+    "AsyncBuildStream": "binderfed_sdk.hub._async_client",
+    "AsyncFederation": "binderfed_sdk.federation._async_client",
+    "AsyncSession": "binderfed_sdk.hub._async_session",
     "BinderFedError": "binderfed_sdk._errors",
     "BinderHub": "binderfed_sdk.hub._client",
     "BuildEvent": "binderfed_sdk.hub._events",
@@ -84,6 +89,7 @@ _EXPORTS = {
     "RateLimited": "binderfed_sdk._errors",
     "RedirectRefused": "binderfed_sdk._errors",
     "Resolution": "binderfed_sdk.federation._failover",
+    "SandboxError": "binderfed_sdk._errors",
     "RetryPolicy": "binderfed_sdk.hub._core",
     "RoutingPolicy": "binderfed_sdk.federation._routing",
     "Session": "binderfed_sdk.hub._session",
@@ -138,6 +144,7 @@ __all__ = [
     "Resolution",
     "RetryPolicy",
     "RoutingPolicy",
+    "SandboxError",
     "Session",
     "SessionError",
     "SessionInfo",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from binderfed_sdk._lazy import publish
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
@@ -123,9 +125,18 @@ class RedirectRefused(HubError):
     """A redirector sent us somewhere that is not a known member (no open redirects)."""
 
 
+class SandboxError(BinderFedError):
+    """The local sandbox federation cannot start, is not running, or did not stop cleanly."""
+
+    exit_code: ClassVar[int] = 3
+
+
 class LaunchExhausted(HubUnavailable):
     """Every member tried failed; `attempts` says how, member by member."""
 
     def __init__(self, message: str, attempts: Sequence[tuple[str, BinderFedError]]) -> None:
         super().__init__(message)
         self.attempts = list(attempts)
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

@@ -16,7 +16,8 @@ from wirehub import WireHub
 
 from binderfed_sdk import BuildFailed, RateLimited, SpecError, StreamLimits
 from binderfed_sdk._errors import FederationError, LaunchExhausted, RedirectRefused
-from binderfed_sdk.federation._client import AsyncFederation, Federation
+from binderfed_sdk.federation._async_client import AsyncFederation
+from binderfed_sdk.federation._client import Federation
 from binderfed_sdk.federation._config import FederationConfig, load_federation
 from binderfed_sdk.federation._failover import should_fail_over
 from binderfed_sdk.federation._health import judge_member

@@ -425,7 +425,7 @@ def test_builtins_are_registered_in_the_package_metadata() -> None:
     registered = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     assert set(BUILTINS) <= set(registered)
     for name, cls in BUILTINS.items():
-        assert registered[name].value == f"binderfed_sdk.routing:{cls.__name__}"
+        assert registered[name].value == f"binderfed_sdk.federation:{cls.__name__}"
         assert registered[name].load() is cls
 
 

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from binderfed_sdk._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._client import AsyncFederation, Federation
+    from ._async_client import AsyncFederation
+    from ._client import Federation
     from ._config import (
         CheckSettings,
         FederationConfig,
+        FederationSource,
         Member,
         builtin_federations,
         load_federation,
@@ -33,12 +35,13 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
-    "AsyncFederation": "._client",
+    "AsyncFederation": "._async_client",
     "Candidate": "._routing",
     "CheckSettings": "._config",
     "Federation": "._client",
     "FederationConfig": "._config",
     "FederationHealth": "._health",
+    "FederationSource": "._config",
     "LeastLoaded": "._routing",
     "Member": "._config",
     "MemberHealth": "._health",
@@ -64,6 +67,7 @@ __all__ = [
     "Federation",
     "FederationConfig",
     "FederationHealth",
+    "FederationSource",
     "LeastLoaded",
     "Member",
     "MemberHealth",

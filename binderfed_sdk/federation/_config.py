@@ -5,25 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from binderfed_sdk._errors import FederationError
+from binderfed_sdk._errors import BinderFedError, FederationError
+from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import hub_root
 from binderfed_sdk.federation._limits import SessionLimits
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from importlib.metadata import EntryPoint
 
 
 logger = logging.getLogger("binderfed")
 
 ENV_FEDERATION = "BINDERFED_FEDERATION"
 DEFAULT_FEDERATION = "mybinder"
+#: member lists by name: `name = "package.module:callable"`, a `FederationSource`
+ENTRY_POINT_GROUP = "binderfed.federations"
 
 # --- members as data ---------------------------------------------------------------------------
 
@@ -128,11 +132,39 @@ class FederationConfig(BaseModel):
         return None
 
 
+class FederationSource(Protocol):
+    """What an entry point of the `binderfed.federations` group names: a callable that takes
+    nothing and returns a member list in the redirector's config shape (`{check, hosts: {...}}`),
+    as `load_federation` accepts it. It runs each time the federation is loaded by name; a
+    `BinderFedError` it raises reaches the caller as it is, any other error as a
+    `FederationError` naming the entry point."""
+
+    def __call__(self) -> Mapping[str, Any]: ...
+
+
+def mybinder() -> dict[str, Any]:
+    """mybinder.org's members, shipped as data (binderfed_sdk/federations/mybinder.json)."""
+    raw = (resources.files("binderfed_sdk") / "federations" / "mybinder.json").read_text()
+    return _parse(raw, "mybinder")
+
+
+# the default, checked first so it loads without package metadata (a bare source tree, and no
+# importlib.metadata look-up in the in-session reader); pyproject.toml registers it as well
+_BUILTINS: dict[str, FederationSource] = {DEFAULT_FEDERATION: mybinder}
+
+
+def _registered() -> list[EntryPoint]:
+    # importlib.metadata costs ~30 ms to import: only a look-up by name pays for it
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def builtin_federations() -> list[str]:
-    folder = resources.files("binderfed_sdk") / "federations"
-    return sorted(
-        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
-    )
+    """The federations known by name: the default, then those of the `binderfed.federations`
+    entry-point group (the sandbox's, and any a plugin registers), sorted."""
+    extra = {entry.name for entry in _registered()} - _BUILTINS.keys()
+    return [*_BUILTINS, *sorted(extra)]
 
 
 def load_federation(
@@ -146,7 +178,7 @@ def load_federation(
         source = os.environ.get(ENV_FEDERATION) or DEFAULT_FEDERATION
     where = str(source) if not isinstance(source, dict) else "the given mapping"
     try:
-        data = _read_federation(source) if isinstance(source, str | Path) else dict(source)
+        data = dict(_read_federation(source) if isinstance(source, str | Path) else source)
         return FederationConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -155,28 +187,54 @@ def load_federation(
         raise FederationError(msg) from None
 
 
-def _read_federation(source: str | Path) -> dict[str, Any]:
+def _read_federation(source: str | Path) -> Mapping[str, Any]:
     text = str(source)
-    if isinstance(source, str) and text in builtin_federations():
-        raw = (resources.files("binderfed_sdk") / "federations" / f"{text}.json").read_text()
-    elif text == "sandbox":
-        from binderfed_sdk.sandbox.manager import read_state  # noqa: PLC0415 - only the sandbox needs it
+    if isinstance(source, str):
+        builtin = _BUILTINS.get(text)
+        if builtin is not None:
+            return builtin()
+        found = [entry for entry in _registered() if entry.name == text]
+        if found:
+            return _load_entry_point(found[0])
+    path = Path(source).expanduser()
+    if not path.is_file():
+        known = ", ".join(builtin_federations())
+        msg = f"federation {text!r} is neither a built-in ({known}) nor a file"
+        raise FederationError(msg)
+    return _parse(path.read_text(), text)
 
-        raw = Path(read_state().federation_file).read_text()
-    else:
-        path = Path(source).expanduser()
-        if not path.is_file():
-            known = ", ".join(builtin_federations())
-            msg = f"federation {text!r} is neither a built-in ({known}, sandbox) nor a file"
-            raise FederationError(msg)
-        raw = path.read_text()
+
+def _load_entry_point(entry: EntryPoint) -> Mapping[str, Any]:
+    origin = f"federation {entry.name!r} (entry point {entry.value})"
+    try:
+        source = entry.load()
+    except (ImportError, AttributeError) as exc:
+        msg = f"cannot load {origin}: {exc}"
+        raise FederationError(msg) from exc
+    if not callable(source):
+        msg = f"{origin} is not callable: {source!r}"
+        raise FederationError(msg)
+    try:
+        data = source()
+    except BinderFedError:
+        raise  # already says what is wrong (the sandbox's: none is running, start one)
+    except Exception as exc:
+        msg = f"{origin} failed: {type(exc).__name__}: {exc}"
+        raise FederationError(msg) from exc
+    if not isinstance(data, Mapping):
+        msg = f"{origin} returned {type(data).__name__}, not a mapping"
+        raise FederationError(msg)
+    return data
+
+
+def _parse(raw: str, where: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        msg = f"federation {text}: not valid JSON ({exc})"
+        msg = f"federation {where}: not valid JSON ({exc})"
         raise FederationError(msg) from None
     if not isinstance(data, dict):
-        msg = f"federation {text}: expected a JSON object"
+        msg = f"federation {where}: expected a JSON object"
         raise FederationError(msg)
     return data
 
@@ -192,3 +250,6 @@ def config_from_active_hosts(
     data = base.model_dump(exclude={"hosts"})
     data.update(hosts=hosts, redirector=redirector)
     return load_federation(data)
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

@@ -19,6 +19,7 @@ from binderfed_sdk._errors import (
     StreamClosed,
     StreamTimeout,
 )
+from binderfed_sdk._lazy import publish
 from binderfed_sdk.federation._config import FederationConfig, Member
 
 if TYPE_CHECKING:
@@ -108,3 +109,6 @@ def resolution_from_redirect(
     # tornado (the redirector's server) quotes a cookie value holding ':'
     sticky = cookie.strip('"') if cookie else None
     return Resolution(member=member, location=target.split("?", 1)[0], cookie=sticky)
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

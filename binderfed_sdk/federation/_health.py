@@ -12,6 +12,7 @@ from binderfed_sdk._errors import (
     HubUnavailable,
     StreamTimeout,
 )
+from binderfed_sdk._lazy import publish
 from binderfed_sdk.federation._routing import Candidate
 from binderfed_sdk.hub._models import Health, Versions
 
@@ -159,3 +160,6 @@ def candidates(config: FederationConfig, health: FederationHealth | None) -> lis
         )
         for m in config.members
     ]
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

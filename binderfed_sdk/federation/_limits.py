@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from binderfed_sdk._lazy import publish
+
 __all__ = ["SessionLimits"]
 
 MIB = 1024 * 1024
@@ -31,3 +33,6 @@ class SessionLimits(BaseModel):
     mem_guarantee: int | None = Field(default=450 * MIB, gt=0)
     cpu_limit: float | None = Field(default=1.0, gt=0)
     cpu_guarantee: float | None = Field(default=0.01, gt=0)
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

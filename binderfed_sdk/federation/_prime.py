@@ -12,6 +12,7 @@ from binderfed_sdk._errors import (
     BinderFedError,
     BuildFailed,
 )
+from binderfed_sdk._lazy import publish
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,3 +76,6 @@ class _PrimeClock:
 
 def _build_only_refused(error: BinderFedError) -> bool:
     return isinstance(error, BuildFailed) and error.status_code == 400
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

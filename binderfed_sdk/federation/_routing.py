@@ -24,6 +24,8 @@ from itertools import accumulate
 from math import log
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeGuard, runtime_checkable
 
+from binderfed_sdk._lazy import publish
+
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
@@ -397,3 +399,6 @@ def get_policy(name_or_policy: str | RoutingPolicy, **options: Any) -> RoutingPo
     if not _is_policy(policy):
         raise TypeError(f"{origin} made {policy!r}, which is not a routing policy")
     return policy
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

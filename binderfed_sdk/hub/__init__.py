@@ -7,16 +7,18 @@ from typing import TYPE_CHECKING
 from binderfed_sdk._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._client import AsyncBinderHub, AsyncBuildStream, BinderHub, BuildStream
+    from ._async_client import AsyncBinderHub, AsyncBuildStream
+    from ._async_session import AsyncSession
+    from ._client import BinderHub, BuildStream
     from ._core import RetryPolicy, StreamLimits
     from ._events import BuildEvent, Phase
     from ._models import Health, HealthCheck, RateLimit, SessionStatus, Versions
-    from ._session import AsyncSession, Session
+    from ._session import Session
 
 _EXPORTS = {
-    "AsyncBinderHub": "._client",
-    "AsyncBuildStream": "._client",
-    "AsyncSession": "._session",
+    "AsyncBinderHub": "._async_client",
+    "AsyncBuildStream": "._async_client",
+    "AsyncSession": "._async_session",
     "BinderHub": "._client",
     "BuildEvent": "._events",
     "BuildStream": "._client",

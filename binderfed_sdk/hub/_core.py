@@ -28,6 +28,7 @@ from binderfed_sdk._errors import (
     StreamClosed,
     StreamTimeout,
 )
+from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import endpoint
 from binderfed_sdk.hub._events import TERMINAL_PHASES, BuildEvent, Phase
 from binderfed_sdk.hub._models import RateLimit
@@ -329,7 +330,7 @@ class BuildStreamCore:
         if not data:
             return None
         try:
-            event: BuildEvent = _validate_event_json(data)
+            event: BuildEvent = BuildEvent.__pydantic_validator__.validate_json(data)
         except ValidationError:
             event = parse_event_leniently(self.hub, data)
         if event.message:
@@ -368,13 +369,12 @@ class BuildStreamCore:
             raise StreamClosed(msg, hub=self.hub)
 
 
-_validate_event_json = BuildEvent.__pydantic_validator__.validate_json
-
-
 def parse_event(hub: str, data: str) -> BuildEvent:
     """One event from an SSE message's data; `ProtocolError` if it cannot be one."""
     try:
-        event: BuildEvent = _validate_event_json(data)
+        # the validator itself, not model_validate_json: one call less per event; looked up
+        # per call because BuildEvent builds it on first use (defer_build)
+        event: BuildEvent = BuildEvent.__pydantic_validator__.validate_json(data)
     except ValidationError:
         return parse_event_leniently(hub, data)
     return event
@@ -400,3 +400,6 @@ def parse_event_leniently(hub: str, data: str) -> BuildEvent:
         where = ".".join(str(part) for part in first["loc"])
         msg = f"build: an event's field {where!r} is invalid: {first['msg']}"
         raise ProtocolError(msg, hub=hub) from None
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
+from binderfed_sdk._lazy import publish
+
 __all__ = ["TERMINAL_PHASES", "BuildEvent", "Phase"]
 
 
@@ -43,7 +45,8 @@ class BuildEvent(BaseModel):
     Keys this model does not name are kept in `model_extra`.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    # built on the first event, not at import: `from binderfed_sdk import BinderHub` stays cheap
+    model_config = ConfigDict(defer_build=True, extra="allow", frozen=True, populate_by_name=True)
 
     # lower-cased in pydantic-core, not a Python validator: this runs once per event
     phase: Annotated[str, StringConstraints(to_lower=True)] | None = None
@@ -79,3 +82,6 @@ class BuildEvent(BaseModel):
     def log_line(self) -> str:
         """The message without its trailing newline or progress-redraw carriage return."""
         return self.message.rstrip("\r\n")
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

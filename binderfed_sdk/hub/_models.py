@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from binderfed_sdk._lazy import publish
+
 __all__ = ["Health", "HealthCheck", "RateLimit", "SessionStatus", "Versions"]
 
 
@@ -77,3 +79,6 @@ class SessionStatus(BaseModel):
     last_activity: datetime
     kernels: int = 0
     connections: int = 0
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

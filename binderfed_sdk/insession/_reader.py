@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from binderfed_sdk._lazy import publish
 from binderfed_sdk.federation._config import (
     DEFAULT_FEDERATION,
     ENV_FEDERATION,
@@ -240,3 +241,6 @@ def fetch_session_info(
     if not isinstance(answer, dict):
         return None
     return SessionInfo.model_validate(answer)
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X

@@ -12,18 +12,18 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import psutil
 from pydantic import BaseModel, ConfigDict
 
-from binderfed_sdk._errors import BinderFedError
+from binderfed_sdk._errors import SandboxError
 from binderfed_sdk.sandbox.builder import BuilderConfig
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ __all__ = [
     "SandboxSettings",
     "SandboxState",
     "down",
+    "federation",
     "read_state",
     "state_path",
     "status",
@@ -44,12 +45,6 @@ ENV_DIR = "BINDERFED_SANDBOX_DIR"
 STATE_NAME = "state.json"
 DEMO_REPO = Path(__file__).resolve().parents[2] / "examples" / "demo-repo"
 MEMBER_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")
-
-
-class SandboxError(BinderFedError):
-    """The sandbox cannot start, is not running, or did not stop cleanly."""
-
-    exit_code: ClassVar[int] = 3
 
 
 class SandboxSettings(BaseModel):
@@ -133,23 +128,39 @@ def read_state(path: Path | None = None) -> SandboxState:
         raise SandboxError(msg) from None
 
 
-def pid_alive(pid: int) -> bool:
+def federation() -> dict[str, Any]:
+    """The running sandbox's member list: its entry of the `binderfed.federations` group, so
+    `Federation("sandbox")` works without the federation code knowing about the sandbox."""
+    state = read_state()
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        data = json.loads(Path(state.federation_file).read_text())
+    except (OSError, ValueError) as error:
+        msg = f"the sandbox's member list {state.federation_file} is unreadable ({error})"
+        raise SandboxError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"the sandbox's member list {state.federation_file} is not a JSON object"
+        raise SandboxError(msg)
+    return data
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        return _running(psutil.Process(pid))
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    # a zombie child of ours counts as gone
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    status_file = Path(f"/proc/{pid}/status")
-    with contextlib.suppress(OSError):
-        if "\nState:\tZ" in status_file.read_text():
-            return False
-    return True
+
+
+def _running(process: psutil.Process) -> bool:
+    # is_running() also tells a reused PID from the process we looked at first
+    try:
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
 def _port_free(port: int) -> bool:
@@ -508,45 +519,44 @@ def _wait_healthy(state: SandboxState, started: list[ProcessRecord]) -> None:
     raise SandboxError(msg)
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process under `pid` (servers the hub spawned, the proxy, the culler)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        for child in children.get(current, []):
-            found.append(child)
-            todo.append(child)
-    return found
+def _family(pids: Iterable[int]) -> list[psutil.Process]:
+    """Each running PID and every process under it (servers the hub spawned, the proxy, the
+    culler), each once, parents first."""
+    family: dict[int, psutil.Process] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            process = psutil.Process(pid)
+            if _running(process):
+                for member in (process, *process.children(recursive=True)):
+                    family.setdefault(member.pid, member)
+    return list(family.values())
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to `timeout` s for `processes` to end (reaping our own children); the ones left."""
+    deadline = time.monotonic() + timeout
+    alive = processes
+    while alive:
+        # short rounds: a zombie that is not our child never "ends" for wait_procs
+        _, alive = psutil.wait_procs(alive, timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+        alive = [process for process in alive if _running(process)]
+        if time.monotonic() >= deadline:
+            break
+    return alive
 
 
 def _stop_pids(pids: list[int], say: Callable[[str], None], timeout: float = 15.0) -> list[int]:
     """SIGTERM each PID and everything under it, SIGKILL what is left; returns survivors."""
-    family: list[int] = []
-    for pid in pids:
-        if pid_alive(pid):
-            family += [pid, *_descendants(pid)]
-    for pid in family:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p) for p in family):
-        time.sleep(0.1)
-    left = [p for p in family if pid_alive(p)]
-    for pid in left:
-        say(f"PID {pid} did not stop on SIGTERM; killing it")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    time.sleep(0.2)
-    return [p for p in family if pid_alive(p)]
+    family = _family(pids)
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    left = _wait_gone(family, timeout)
+    for process in left:
+        say(f"PID {process.pid} did not stop on SIGTERM; killing it")
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    return [process.pid for process in _wait_gone(left, 5.0)]
 
 
 def down(*, say: Callable[[str], None] = lambda _: None) -> list[int]:
@@ -555,9 +565,7 @@ def down(*, say: Callable[[str], None] = lambda _: None) -> list[int]:
     # the hubs first: on SIGTERM each stops its servers, its proxy and its culler
     order = [m.hub.pid for m in state.members] + [m.builder.pid for m in state.members]
     order += [m.proxy_pid for m in state.members if m.proxy_pid] + [state.redirector.pid]
-    family = list(
-        dict.fromkeys(p for pid in order if pid_alive(pid) for p in (pid, *_descendants(pid)))
-    )
+    family = [process.pid for process in _family(order)]
     survivors = _stop_pids(order, say)
     if survivors:
         msg = f"processes {survivors} survived SIGKILL"

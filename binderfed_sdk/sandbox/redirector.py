@@ -32,7 +32,7 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
-from binderfed_sdk.federation._client import AsyncFederation
+from binderfed_sdk.federation._async_client import AsyncFederation
 from binderfed_sdk.federation._config import FederationConfig, load_federation
 from binderfed_sdk.federation._health import FederationHealth, MemberHealth, candidates
 from binderfed_sdk.federation._routing import WeightedRandom

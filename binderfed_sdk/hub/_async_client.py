@@ -1,0 +1,276 @@
+"""The client of one BinderHub and its build stream, over the sans-I/O core (`_core.py`)."""
+
+# async source: `_client.py` (BinderHub, BuildStream) is generated from this file by
+# async source: `python .ci/unasync.py`; edit this one, then run the script.
+
+from __future__ import annotations
+
+import time
+import types
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Self
+
+import httpx
+from httpx_sse import EventSource
+
+from binderfed_sdk import _redact
+from binderfed_sdk._concurrency import async_checkpoint, async_sleep
+from binderfed_sdk._errors import BinderFedError, StreamClosed
+from binderfed_sdk._lazy import publish
+from binderfed_sdk._urls import endpoint, hub_root
+from binderfed_sdk.hub._async_session import AsyncSession
+from binderfed_sdk.hub._core import (
+    DEFAULT_TIMEOUT,
+    JSON_DEADLINE,
+    USER_AGENT,
+    BuildStreamCore,
+    RetryPolicy,
+    StreamLimits,
+    as_error,
+    parse_json_answer,
+    retry_delay,
+    validate,
+    validate_object_list,
+)
+from binderfed_sdk.hub._events import BuildEvent
+from binderfed_sdk.hub._models import Health, RateLimit, Versions
+from binderfed_sdk.spec._spec import Spec, parse
+
+_redact.install()
+
+__all__ = ["AsyncBinderHub", "AsyncBuildStream", "as_spec"]
+
+EventCallback = Callable[[BuildEvent], object]
+
+_HEALTH_STATUSES = frozenset({200, 503})
+
+
+def as_spec(spec: Spec | str) -> Spec:
+    """A `Spec` from a Spec, a spec string, a repository URL or a Binder link."""
+    return spec if isinstance(spec, Spec) else parse(spec)
+
+
+class _AsyncGuardedStream(httpx.AsyncByteStream):
+    """Hands every raw chunk to the core (deadline, line length) before httpx-sse sees it."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, core: BuildStreamCore) -> None:
+        self._inner = inner
+        self._core = core
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._core.on_bytes(chunk)
+            await async_checkpoint()  # a stopped job leaves here, keepalives included
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class AsyncBuildStream:
+    """The live events of one build, `ready` included; ends by raising on failure.
+
+    Iterate it once. A `failed` event is not yielded: it is raised as `BuildFailed` (or
+    `RateLimited` for a 429), carrying the event and the last log lines. The connection is
+    closed as soon as `ready` or `failed` arrives (the hub may hold it open for a minute), when
+    the loop is left early, or on `aclose()`.
+    """
+
+    def __init__(self, hub: AsyncBinderHub, core: BuildStreamCore) -> None:
+        self._hub = hub
+        self.core = core
+        self._events: AsyncIterator[BuildEvent] | None = None
+
+    def __aiter__(self) -> AsyncIterator[BuildEvent]:
+        if self._events is None:
+            self._events = _arun_stream(self._hub, self.core)
+        return self._events
+
+    async def aclose(self) -> None:
+        if isinstance(self._events, types.AsyncGeneratorType):
+            await self._events.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def log(self) -> list[str]:
+        """The last log lines received, oldest first."""
+        return self.core.log_lines
+
+
+async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncIterator[BuildEvent]:
+    # a function, not a method: a generator holding its stream would make a reference cycle,
+    # and a loop left early would then keep the connection open until the next gc
+    attempt = 0
+    while True:
+        attempt += 1
+        core.restart()
+        try:
+            async with hub.client.stream(
+                "GET",
+                core.url,
+                params=core.params,
+                headers=core.headers,
+                timeout=core.timeout(hub.timeout),
+            ) as response:
+                core.check_response(response.status_code, response.headers)
+                hub.rate_limit = core.rate_limit
+                assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101
+                response.stream = _AsyncGuardedStream(response.stream, core)
+                async for sse in EventSource(response).aiter_sse():
+                    event = core.on_event(sse.data)
+                    if event is not None:
+                        yield event
+                        if core.finished:
+                            return
+                core.on_eof()
+        except (httpx.HTTPError, BinderFedError) as exc:
+            hub.rate_limit = core.rate_limit
+            error = as_error(hub.url, "build", exc, streaming=True)
+            delay = core.retry_delay(hub.retry, attempt, error)
+            if delay is None:
+                raise error from (exc if error is not exc else None)
+            await async_sleep(delay)
+
+
+class AsyncBinderHub:
+    """A client of one BinderHub (default: mybinder.org).
+
+    >>> async with AsyncBinderHub() as hub:
+    ...     async for event in hub.build("gh/binder-examples/requirements/HEAD"):
+    ...         print(event.phase, event.log_line)
+
+    Pass `client=` to bring your own httpx client (proxies, certificates, a transport); it is
+    then yours to close.
+    """
+
+    def __init__(
+        self,
+        url: str = "https://mybinder.org",
+        *,
+        client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: StreamLimits | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.url = hub_root(url)
+        self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.limits = limits or StreamLimits()
+        self.retry = retry or RetryPolicy()
+        #: the `x-ratelimit-*` headers of the last `/build` answer, if it had them
+        self.rate_limit: RateLimit | None = None
+        self._owns_client = client is None
+        self.client = client or httpx.AsyncClient(
+            headers=self.headers, timeout=self.timeout, follow_redirects=False
+        )
+        if client is not None:
+            self.client.headers.update(self.headers)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _get_json(
+        self, path: str, what: str, ok_statuses: frozenset[int] = frozenset({200})
+    ) -> tuple[int, Any]:
+        attempt, deadline = 0, time.monotonic() + JSON_DEADLINE
+        while True:
+            attempt += 1
+            try:
+                response = await self.client.get(endpoint(self.url, path))
+                data = parse_json_answer(
+                    self.url,
+                    what,
+                    response.status_code,
+                    response.headers,
+                    response.content,
+                    ok_statuses=ok_statuses,
+                )
+            except (httpx.HTTPError, BinderFedError) as exc:
+                error = as_error(self.url, what, exc)
+                delay = retry_delay(self.retry, attempt, error, deadline)
+                if delay is None:
+                    raise error from None
+                await async_sleep(delay)
+            else:
+                return response.status_code, data
+
+    async def get_json(self, path: str) -> Any:
+        """GET any JSON endpoint under the hub (a redirector's `active_hosts`, say)."""
+        _, data = await self._get_json(path, path)
+        return data
+
+    async def health(self) -> Health:
+        """`/health`, typed; a 503 with a health body is an answer (ok=False), not an error."""
+        status, data = await self._get_json("health", "health", _HEALTH_STATUSES)
+        return validate(self.url, "health", Health, data, status_code=status)
+
+    async def versions(self) -> Versions:
+        _, data = await self._get_json("versions", "versions")
+        return validate(self.url, "versions", Versions, data)
+
+    async def providers(self) -> list[dict[str, Any]]:
+        """The hub's repository providers as its launch form shows them (`/api/repoproviders`)."""
+        _, data = await self._get_json("api/repoproviders", "providers")
+        return validate_object_list(self.url, "providers", data)
+
+    def build(
+        self, spec: Spec | str, *, build_only: bool = False, build_token: str | None = None
+    ) -> AsyncBuildStream:
+        """Stream the build of `spec` (a Spec, spec string, repository URL or Binder link)."""
+        core = BuildStreamCore(
+            hub=self.url,
+            build_path=as_spec(spec).build_path,
+            limits=self.limits,
+            build_only=build_only,
+            build_token=build_token,
+        )
+        return AsyncBuildStream(self, core)
+
+    async def launch(
+        self,
+        spec: Spec | str,
+        *,
+        urlpath: str | None = None,
+        build_token: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> AsyncSession:
+        """Build and launch `spec`; returns the running session. Raises on failure."""
+        resolved = as_spec(spec)
+        session: AsyncSession | None = None
+        try:
+            async with self.build(resolved, build_token=build_token) as stream:
+                async for event in stream:
+                    if on_event is not None:
+                        on_event(event)
+                    if event.is_ready:
+                        session = AsyncSession.from_ready(
+                            self.url, event, spec=resolved, urlpath=urlpath, timeout=self.timeout
+                        )
+                        break
+        except BaseException:
+            if session is not None:  # interrupted while closing the stream after `ready`
+                await session.shutdown()
+            raise
+        if session is None:  # unreachable in practice: a stream without `ready` raises
+            msg = "launch: the build ended without a `ready` event"
+            raise StreamClosed(msg, hub=self.url)
+        return session
+
+
+publish(__name__)  # public classes show as binderfed_sdk.X
