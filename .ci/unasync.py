@@ -35,6 +35,7 @@ SUBSTITUTIONS = [
     ("_async_client", "_client"),
     ("_async_session", "_session"),
     # binderfed_sdk._concurrency: each asyncio primitive and its thread twin
+    ("_concurrency._asyncio", "_concurrency._threads"),
     ("AsyncJob", "Job"),
     ("async_run_all", "run_all"),
     ("async_sleep", "sleep"),

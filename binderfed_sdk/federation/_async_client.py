@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from binderfed_sdk._concurrency import async_interruptible, async_run_all
+from binderfed_sdk._concurrency._asyncio import async_interruptible, async_run_all
 from binderfed_sdk._errors import BinderFedError, FederationError, StreamTimeout
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import hub_root

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from binderfed_sdk._concurrency import interruptible, run_all
+from binderfed_sdk._concurrency._threads import interruptible, run_all
 from binderfed_sdk._errors import BinderFedError, FederationError, StreamTimeout
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import hub_root

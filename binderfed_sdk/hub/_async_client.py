@@ -14,7 +14,7 @@ import httpx
 from httpx_sse import EventSource
 
 from binderfed_sdk import _redact
-from binderfed_sdk._concurrency import async_checkpoint, async_sleep
+from binderfed_sdk._concurrency._asyncio import async_checkpoint, async_sleep
 from binderfed_sdk._errors import BinderFedError, StreamClosed
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import endpoint, hub_root

@@ -1,130 +1,28 @@
-"""Concurrency in pairs: each primitive once on asyncio, for the async clients, and once on
-threads, for their sync twins (generated from the async source by `.ci/unasync.py`, which
-renames `async_run_all` to `run_all` and so on). The logic using them is written once.
-
-The two halves keep the same promises:
-
-- `run_all(jobs)` runs every job at once and returns their results in order. If one job
-  raises, the others are stopped and the error is raised. With `timeout=`, a job not done by
-  then is stopped and its result is None: it never delays the answer.
-- An interruption stops every job, waits (up to `grace` seconds) for each one to unwind, so that
-  its `with` blocks close its streams and shut down its sessions, then propagates: task
-  cancellation as `CancelledError` (`asyncio.run` turns Ctrl-C into one), Ctrl-C in a sync
-  caller's main thread as `KeyboardInterrupt`.
-
-A thread cannot be stopped from outside, so a sync job is stopped cooperatively: `checkpoint()`
-(called for every chunk a stream receives) and `sleep()` raise `Cancelled` in a job whose
-group stopped it. A job blocked in a read that never returns a chunk ends at its own timeout.
-
-Ctrl-C in the sync twin: Python raises `KeyboardInterrupt` wherever the main thread happens to
-be, and when that is a finalizer (a `__del__`, a generator closed by the garbage collector, a
-weakref callback) the exception is printed as "ignored" and lost: the operation would carry on
-as if Ctrl-C had never been pressed. So while `interruptible()` is active, Ctrl-C only sets a
-flag (as `asyncio.run` does in its place), and the main thread raises `KeyboardInterrupt`
-itself, from a known place, after stopping the jobs.
-"""
+"""The threads half of `binderfed_sdk._concurrency`: what the sync twins run on. It never
+imports asyncio, so a script that only uses the sync clients does not pay for it."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+
+from binderfed_sdk._concurrency._grace import DEFAULT_GRACE
 
 if TYPE_CHECKING:
     import types
 
-__all__ = [
-    "AsyncJob",
-    "Cancelled",
-    "Job",
-    "async_checkpoint",
-    "async_interruptible",
-    "async_run_all",
-    "async_sleep",
-    "checkpoint",
-    "interruptible",
-    "run_all",
-    "sleep",
-]
+__all__ = ["Cancelled", "Job", "checkpoint", "interruptible", "run_all", "sleep"]
 
 T = TypeVar("T")
-AsyncJob: TypeAlias = Callable[[], Awaitable[T]]
 Job: TypeAlias = Callable[[], T]
-
-#: seconds an interrupted group waits for its jobs to unwind (close streams, shut sessions down)
-DEFAULT_GRACE = 10.0
 # how often the main thread looks at its Ctrl-C flag: `_thread.interrupt_main` (and a signal
 # that arrives while another thread runs) only takes effect when the main thread runs Python
 _POLL = 0.05
-
-
-# --- asyncio ----------------------------------------------------------------------------------
-
-
-async def async_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
-
-
-async def async_checkpoint() -> None:
-    """Nothing to do: asyncio delivers a cancellation at every `await` that waits."""
-
-
-@asynccontextmanager
-async def async_interruptible() -> AsyncIterator[None]:
-    """Nothing to do: `asyncio.run` already turns Ctrl-C into a cancellation of its task."""
-    yield
-
-
-@overload
-async def async_run_all(jobs: Sequence[AsyncJob[T]], *, grace: float = ...) -> list[T]: ...
-@overload
-async def async_run_all(
-    jobs: Sequence[AsyncJob[T]], *, timeout: float, grace: float = ...
-) -> list[T | None]: ...
-async def async_run_all(
-    jobs: Sequence[AsyncJob[T]], *, timeout: float | None = None, grace: float = DEFAULT_GRACE
-) -> list[T | None] | list[T]:
-    """Run every job at once (see the module's docstring)."""
-    tasks = [asyncio.ensure_future(job()) for job in jobs]
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        pending = set(tasks)
-        while pending and not any(_async_failed(task) for task in tasks):
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            _, pending = await asyncio.wait(
-                pending, timeout=remaining, return_when=asyncio.FIRST_EXCEPTION
-            )
-    except BaseException:  # cancelled: every job stops and unwinds before this one goes on
-        await _async_stop(tasks, grace)
-        raise
-    await _async_stop(tasks, grace)  # the late ones, or the siblings of a failed one
-    for task in tasks:
-        error = task.exception() if task.done() and not task.cancelled() else None
-        if error is not None:
-            raise error
-    return [task.result() if task.done() and not task.cancelled() else None for task in tasks]
-
-
-def _async_failed(task: asyncio.Future[Any]) -> bool:
-    return task.done() and not task.cancelled() and task.exception() is not None
-
-
-async def _async_stop(tasks: Sequence[asyncio.Future[Any]], grace: float) -> None:
-    running = [task for task in tasks if not task.done()]
-    for task in running:
-        task.cancel()
-    if running:
-        await asyncio.wait(running, timeout=grace)
-
-
-# --- threads ----------------------------------------------------------------------------------
 
 
 class Cancelled(BaseException):
