@@ -10,8 +10,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import jwt
 import pytest
-from wirehub import FIXTURE_BYTES, FIXTURE_PATH, WireHub, fixture_events, flood_event, make_jwt
+from wirehub import FIXTURE_BYTES, FIXTURE_PATH, WireHub, fixture_events, flood_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -162,8 +163,8 @@ def test_versions_repoproviders_metrics_launch_page(hub: WireHub, client: httpx.
     page = client.get("v2/gh/binder-examples/requirements/HEAD")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    config_text = page.text.split("window.pageConfig = ", 1)[1].split(";\n</script>", 1)[0]
-    token = json.loads(config_text)["buildToken"]
+    config_text = page.text.split("window.pageConfig = ", 1)[1]
+    token = json.JSONDecoder().raw_decode(config_text)[0]["buildToken"]
     assert hub.verify_build_token(token, "gh/binder-examples/requirements/HEAD")
     assert not hub.verify_build_token(token, "gh/binder-examples/requirements/main")
 
@@ -245,8 +246,8 @@ def test_build_token(hub: WireHub, client: httpx.Client) -> None:
         "garbage": "not-a-jwt",
         "wrong aud": hub.make_build_token("gh/u/instant/main"),
         "expired": hub.make_build_token(spec, expires_in=-10),
-        "wrong secret": hub.make_build_token(spec, secret=b"another secret"),
-        "unsigned": make_jwt({"exp": time.time() + 60, "aud": spec}, b"")[:-5] + "AAAAA",
+        "wrong secret": hub.make_build_token(spec, secret=b"another secret" * 3),
+        "unsigned": jwt.encode({"exp": time.time() + 60, "aud": spec}, "x" * 32)[:-5] + "AAAAA",
     }
     for label, token in bad_tokens.items():
         response, events, _ = read_events(client, f"build/{spec}?build_token={token}")
@@ -254,6 +255,22 @@ def test_build_token(hub: WireHub, client: httpx.Client) -> None:
         assert events == [
             {"phase": "failed", "status_code": 403, "message": "Invalid build token\n"}
         ], label
+
+
+def test_build_token_origin_check(hub: WireHub, client: httpx.Client) -> None:
+    """With BinderHub's origin check on, a token is good only where its page was served."""
+    hub.check_token_origin = True
+    spec = "gh/u/instant/HEAD"
+    here = client.get(f"v2/{spec}").text.split("window.pageConfig = ", 1)[1]
+    token = json.JSONDecoder().raw_decode(here)[0]["buildToken"]
+    _, events, _ = read_events(client, f"build/{spec}?build_token={token}")
+    assert events[-1]["phase"] == "ready"
+    elsewhere = hub.make_build_token(spec, origin="mybinder.org")
+    _, events, _ = read_events(client, f"build/{spec}?build_token={elsewhere}")
+    assert events == [{"phase": "failed", "status_code": 403, "message": "Invalid build token\n"}]
+    headers = {**SSE, "Origin": "https://mybinder.org"}  # a page there, asking here
+    _, events, _ = read_events(client, f"build/{spec}?build_token={elsewhere}", headers=headers)
+    assert events[-1]["phase"] == "ready"
 
 
 def test_build_only() -> None:

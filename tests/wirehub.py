@@ -15,12 +15,15 @@ and so on (see :data:`SCENARIOS`). Unknown names behave like ``fixture``.
 
 The knobs documented on :class:`WireHub` are plain attributes, read on every request, so a
 test can change them while the server runs.
+
+BinderHub's protocol itself (admission, build tokens, rate-limit headers, keepalives, the JSON
+endpoints) is ``binderfed_sdk.sandbox.wire``'s, shared with the sandbox's build service: this
+module holds only the scenarios and the knobs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import math
@@ -33,17 +36,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.httpserver
-import tornado.ioloop
-import tornado.netutil
-import tornado.web
-from tornado.http1connection import HTTP1Connection
-from tornado.iostream import StreamClosedError
+import tornado.httputil
 
 from binderfed_sdk.sandbox._thread import ServerThread
-from binderfed_sdk.sandbox.wire import make_jwt, verify_jwt
+from binderfed_sdk.sandbox.wire import (
+    Answer,
+    Backend,
+    BuildRequest,
+    BuildStream,
+    Counters,
+    RateLimit,
+    Surface,
+    check_build_token,
+    encode_event,
+    make_build_token,
+)
 
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Awaitable, Callable
+
+    from binderfed_sdk.sandbox.wire import Endpoint
 
 __all__ = [
     "FIXTURE_BYTES",
@@ -52,8 +65,6 @@ __all__ = [
     "WireHub",
     "fixture_events",
     "flood_event",
-    "make_jwt",
-    "verify_jwt",
 ]
 
 FIXTURE_NAME = "binderhub-fakebuild-launch.sse"
@@ -142,7 +153,6 @@ _SLOW_RE = re.compile(r"slow-(\d+)")
 _FLOOD_RE = re.compile(r"flood-(\d+)")
 _TICK_RE = re.compile(r"tick-(\d+)-(\d+)")
 
-KEEPALIVE = b":keepalive\n\n"
 HUGE_MESSAGE_BYTES = 10 * 1024 * 1024
 FLOOD_CHUNK_BYTES = 64 * 1024
 
@@ -224,20 +234,7 @@ def _default_health_checks() -> list[dict[str, Any]]:
     ]
 
 
-# ---------------------------------------------------------------------------- JWT (HS256)
-
-
 # --------------------------------------------------------------------- pre-encoded payloads
-
-
-def _sse(data: bytes | str) -> bytes:
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return b"data: " + data + b"\n\n"
-
-
-def _event(data: dict[str, Any]) -> bytes:
-    return _sse(json.dumps(data))
 
 
 _FLOOD_CACHE: dict[int, list[bytes]] = {}
@@ -252,14 +249,18 @@ _FLOOD_STEPS = (
 )
 
 
+def _flood_message(i: int, n: int) -> dict[str, Any]:
+    return {"phase": "building", "message": f"Step {i}/{n} : {_FLOOD_STEPS[(i - 1) % 4]}\n"}
+
+
 def flood_event(i: int, n: int) -> bytes:
     """The ``i``-th (1-based) of the ``n`` building events of ``flood-<n>``, encoded."""
-    message = f"Step {i}/{n} : {_FLOOD_STEPS[(i - 1) % len(_FLOOD_STEPS)]}\n"
-    return _event({"phase": "building", "message": message})
+    return encode_event(_flood_message(i, n))
 
 
 def _flood_chunks(n: int) -> list[bytes]:
-    """``n`` building events, pre-encoded in chunks of about 64 KiB (cached per ``n``).
+    """``n`` building events, pre-encoded in chunks of about 64 KiB of whole events (so a
+    keepalive never lands inside one), cached per ``n``.
 
     Call it (or :meth:`WireHub.prebuild_flood`) before timing a benchmark: building 100,000
     events takes a fraction of a second, once.
@@ -276,7 +277,13 @@ def _flood_chunks(n: int) -> list[bytes]:
         ]
         steps = len(templates)
         body = b"".join(templates[(i - 1) % steps] % i for i in range(1, n + 1))
-        chunks = [body[i : i + FLOOD_CHUNK_BYTES] for i in range(0, len(body), FLOOD_CHUNK_BYTES)]
+        chunks: list[bytes] = []
+        start = 0
+        while start < len(body):
+            end = body.rfind(b"\n\n", start, start + FLOOD_CHUNK_BYTES) + 2
+            end = end if end > start + 1 else len(body)
+            chunks.append(body[start:end])
+            start = end
         if len(_FLOOD_CACHE) > 8:
             _FLOOD_CACHE.clear()
         _FLOOD_CACHE[n] = chunks
@@ -287,121 +294,55 @@ def _huge_event() -> bytes:
     with _CACHE_LOCK:
         if not _HUGE_CACHE:
             message = "x" * (HUGE_MESSAGE_BYTES - 1) + "\n"
-            _HUGE_CACHE.append(_event({"phase": "building", "message": message}))
+            _HUGE_CACHE.append(encode_event({"phase": "building", "message": message}))
         return _HUGE_CACHE[0]
 
 
-class _GoneError(Exception):
-    """The client went away or the server is stopping: end the handler."""
+# ------------------------------------------------------------------------------ scenarios
 
 
-# ----------------------------------------------------------------------------- handlers
+class _Scenarios(Backend):
+    """The WireHub's backend: the scenario the spec names, the knobs the hub's attributes set.
+    (BinderHub's protocol itself is binderfed_sdk.sandbox.wire's.)"""
 
+    rate_headers_on_refusal = True  # so clients' handling of a 429's reset can be tested
 
-class _BaseHandler(tornado.web.RequestHandler):
-    hub: WireHub
-
-    def initialize(self, hub: WireHub) -> None:
+    def __init__(self, hub: WireHub) -> None:
         self.hub = hub
-        # resolved when the client leaves or the server stops; awaited next to every sleep
-        # and every flush (a flush future may never resolve once tornado dropped the stream)
-        self._gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def prepare(self) -> None:
+    # knobs the protocol reads
+    @property
+    def secret(self) -> bytes:  # type: ignore[override]
+        return self.hub.secret
+
+    @property
+    def keepalive_interval(self) -> float:  # type: ignore[override]
+        return self.hub.keepalive_interval
+
+    @property
+    def api_only(self) -> bool:  # type: ignore[override]
+        return self.hub.api_only
+
+    @property
+    def check_token_origin(self) -> bool:  # type: ignore[override]
+        return self.hub.check_token_origin
+
+    # endpoints
+    async def intercept(
+        self, endpoint: Endpoint, request: tornado.httputil.HTTPServerRequest
+    ) -> Answer | None:
         hub = self.hub
-        hub._active.add(self)
-        request = self.request
         hub.requests.append((request.method or "GET", request.uri or "/", dict(request.headers)))
         if hub.delay > 0:
-            try:
-                await self.pause(hub.delay)
-            except _GoneError:
-                self._close_connection()
-                raise tornado.web.Finish from None
+            await asyncio.sleep(hub.delay)
+        if hub.html_mode and endpoint in {"build", "health", "versions", "repoproviders"}:
+            return Answer(200, HTML_PAGE)
+        return None
 
-    # -- lifecycle -------------------------------------------------------------------
+    def versions(self) -> dict[str, Any]:
+        return self.hub.versions if self.hub.versions is not None else DEFAULT_VERSIONS
 
-    def on_connection_close(self) -> None:
-        self._mark_gone()
-        self.hub._active.discard(self)
-
-    def _mark_gone(self) -> None:
-        if not self._gone.done():
-            self._gone.set_result(None)
-
-    def _check_gone(self) -> None:
-        if self._gone.done() or self.hub._stopping:
-            raise _GoneError
-
-    def on_finish(self) -> None:
-        self.hub._active.discard(self)
-
-    def abort(self) -> None:
-        """Called on the loop by ``WireHub.stop()``: wake the handler and drop its connection."""
-        self._mark_gone()
-        self._close_connection()
-
-    def _close_connection(self) -> None:
-        connection = self.request.connection
-        if isinstance(connection, HTTP1Connection):
-            connection.close()
-
-    async def pause(self, seconds: float) -> None:
-        """Sleep, or raise :class:`_GoneError` as soon as the client leaves or the server stops."""
-        self._check_gone()
-        if seconds <= 0:
-            await asyncio.sleep(0)
-        else:
-            await asyncio.wait([self._gone], timeout=None if math.isinf(seconds) else seconds)
-        self._check_gone()
-
-    async def flush_or_gone(self, flush_times: list[float] | None = None) -> None:
-        """``await self.flush()``, but raise :class:`_GoneError` if the client leaves first.
-
-        With ``flush_times``, append ``time.perf_counter()`` taken as soon as ``flush()`` has
-        handed the bytes to the socket (tornado writes synchronously when the socket buffer
-        has room), before awaiting the flush future, whose callback runs one loop turn later.
-        """
-        future = self.flush()
-        if flush_times is not None:
-            flush_times.append(time.perf_counter())
-        if not future.done():
-            await asyncio.wait([future, self._gone], return_when=asyncio.FIRST_COMPLETED)
-        if not future.done():
-            raise _GoneError
-        future.result()  # StreamClosedError if the write failed
-
-    # -- shared answers -------------------------------------------------------------
-
-    def write_html(self, status: int = 200, body: str = HTML_PAGE) -> None:
-        self.set_status(status, reason=responses.get(status, "Unknown"))
-        self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(body)
-
-    def write_json(self, data: Any, status: int = 200) -> None:
-        if self.hub.html_mode:
-            self.write_html()
-            return
-        self.set_status(status, reason=responses.get(status, "Unknown"))
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
-
-
-class _NotFoundHandler(_BaseHandler):
-    async def prepare(self) -> None:
-        await super().prepare()
-        self.write_html(404, "<!DOCTYPE html><html><body><h1>404: Not Found</h1></body></html>")
-
-
-class _VersionsHandler(_BaseHandler):
-    def get(self) -> None:
-        self.set_header("Access-Control-Allow-Origin", "*")
-        versions = self.hub.versions if self.hub.versions is not None else DEFAULT_VERSIONS
-        self.write_json(versions)
-
-
-class _HealthHandler(_BaseHandler):
-    def _answer(self) -> tuple[int, dict[str, Any]]:
+    async def health(self) -> dict[str, Any]:
         hub = self.hub
         checks = [dict(check) for check in hub.health_checks]
         checks_ok = all(c.get("ok", False) for c in checks if not c.get("_ignore_failure"))
@@ -411,284 +352,85 @@ class _HealthHandler(_BaseHandler):
                 if not check.get("_ignore_failure"):
                     check["ok"] = False
                     break
-        ok = hub.health_status < 400 and checks_ok
-        status = hub.health_status if hub.health_status >= 400 or ok else 503
-        return status, {"ok": ok, "checks": checks}
+        return {"ok": hub.health_status < 400 and checks_ok, "checks": checks}
 
-    def get(self) -> None:
-        status, body = self._answer()
-        self.write_json(body, status)
+    def repo_providers(self) -> list[dict[str, Any]]:
+        return REPO_PROVIDERS
 
-    def head(self) -> None:
-        status, _ = self._answer()
-        html = self.hub.html_mode
-        if html:
-            status = 200
-        self.set_status(status, reason=responses.get(status, "Unknown"))
-        self.set_header("Content-Type", "text/html; charset=UTF-8" if html else "application/json")
-        self.finish()
-
-
-class _RepoProvidersHandler(_BaseHandler):
-    def get(self) -> None:
-        self.write_json(REPO_PROVIDERS)
-
-
-class _MetricsHandler(_BaseHandler):
-    def get(self) -> None:
+    def counters(self) -> Counters:
         hub = self.hub
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(
-            "# HELP binderhub_build_count_total Counter of builds by repo\n"
-            "# TYPE binderhub_build_count_total counter\n"
-            'binderhub_build_count_total{provider="GitHub",'
-            'repo="https://github.com/binder-examples/requirements",status="success"} '
-            f"{float(hub.build_count)}\n"
-            "# HELP binderhub_launch_count_total Counter of launches by repo\n"
-            "# TYPE binderhub_launch_count_total counter\n"
-            'binderhub_launch_count_total{provider="GitHub",'
-            'repo="https://github.com/binder-examples/requirements",status="success"} '
-            f"{float(hub.launch_count)}\n"
-            "# HELP binderhub_inprogress_builds Builds currently in progress\n"
-            "# TYPE binderhub_inprogress_builds gauge\n"
-            f"binderhub_inprogress_builds {float(hub.open_streams)}\n"
-        )
+        return Counters(hub.build_count, hub.launch_count, hub.open_streams)
 
-
-class _LaunchPageHandler(_BaseHandler):
-    def get(self, provider: str, _spec: str) -> None:
-        prefix = f"/v2/{provider}/"
-        path = self.request.path
-        spec = path[path.index(prefix) + len(prefix) :]
-        token = self.hub.make_build_token(f"{provider}/{spec}", origin=self.request.host)
-        page_config = {
-            "baseUrl": "/",
-            "badgeBaseUrl": self.hub.url,
-            "logoUrl": "/static/logo.svg",
-            "logoWidth": "320px",
-            "repoProviders": REPO_PROVIDERS,
-            "aboutMessage": "",
-            "bannerHtml": "",
-            "buildToken": token,
-        }
-        body = (
-            "<!DOCTYPE html>\n<html>\n<head>\n<title>Binder</title>\n"
-            "<script>\nwindow.pageConfig = "
-            + json.dumps(page_config).replace("</", "<\\/")
-            + ';\n</script>\n</head>\n<body>\n<div id="root"></div>\n</body>\n</html>\n'
-        )
-        self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(body)
-
-
-class _BuildHandler(_BaseHandler):
-    _counted = False
-
-    def on_connection_close(self) -> None:
-        self._uncount()
-        super().on_connection_close()
-
-    def _uncount(self) -> None:
-        if self._counted:
-            self._counted = False
-            self.hub.open_streams -= 1
-
-    # -- writing ---------------------------------------------------------------------
-
-    async def send(self, raw: bytes) -> None:
-        self._check_gone()
-        self.write(raw)
-        await self.flush_or_gone()
-
-    async def emit(
-        self, data: dict[str, Any] | bytes, *, flush_times: list[float] | None = None
-    ) -> None:
-        """Write one ``data:`` event and flush it (see :meth:`flush_or_gone`)."""
-        self._check_gone()
-        self.write(_sse(data) if isinstance(data, bytes) else _event(data))
-        await self.flush_or_gone(flush_times)
-
-    def fail_now(self, status_code: int, message: str) -> None:
-        """Like BinderHub's ``send_error``: one ``failed`` event, HTTP 200, response finished."""
-        self.write(
-            _event({"phase": "failed", "status_code": status_code, "message": message + "\n"})
-        )
-        self.finish()
-
-    async def hold_open(self, seconds: float) -> None:
-        """Keep the connection open, with ``:keepalive`` comments, like BinderHub after ready."""
-        deadline = time.monotonic() + seconds
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            interval = self.hub.keepalive_interval
-            if interval >= remaining:
-                await self.pause(remaining)
-                return
-            await self.pause(interval)
-            await self.send(KEEPALIVE)
-
-    # -- the request -------------------------------------------------------------------
-
-    async def get(self, provider: str, _spec: str) -> None:
+    def take_rate(self, client_ip: str) -> RateLimit | None:  # noqa: ARG002 - one client
         hub = self.hub
-        prefix = f"/build/{provider}/"
-        path = self.request.path
-        spec = path[path.index(prefix) + len(prefix) :]  # raw, not unquoted (as BinderHub)
-        self._counted = True
-        hub.open_streams += 1
-        try:
-            await self._serve(provider, spec)
-        except (_GoneError, StreamClosedError):
-            self._close_connection()
-        finally:
-            self._uncount()
-
-    def _rate_limit_headers(self) -> None:
-        hub = self.hub
-        self.set_header("x-ratelimit-limit", str(hub.rate_limit))
-        self.set_header("x-ratelimit-remaining", str(max(hub.rate_remaining, 0)))
-        self.set_header("x-ratelimit-reset", str(hub.rate_reset))
-
-    def _retry_after(self) -> int:
-        return max(0, self.hub.rate_reset - int(time.time()))
-
-    async def _serve(self, provider: str, spec: str) -> None:
-        hub = self.hub
-        if hub.html_mode:
-            self.write_html()
-            return
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-
-        if "text/event-stream" not in self.request.headers.get("Accept", ""):
-            self.fail_now(400, "Requests to /build/ must send 'Accept: text/event-stream'")
-            return
-
-        build_only = self.get_query_argument("build_only", "").lower() == "true"
-        if build_only and not hub.api_only:
-            self.fail_now(400, "Build only mode is not enabled")
-            return
-
-        token = self.get_query_argument("build_token", None)
-        have_token = False
-        if token is not None:
-            if not verify_jwt(token, hub.secret, audience=f"{provider}/{spec}"):
-                self.fail_now(403, "Invalid build token")
-                return
-            have_token = True
-
-        if not have_token:
-            if hub.rate_remaining <= 0:
-                self._rate_limit_headers()
-                self.fail_now(
-                    429, f"Rate limit exceeded. Try again in {self._retry_after()} seconds."
-                )
-                return
+        if hub.rate_remaining > 0:
             hub.rate_remaining -= 1
-        self._rate_limit_headers()
+            return RateLimit(hub.rate_limit, hub.rate_remaining, hub.rate_reset)
+        return RateLimit(hub.rate_limit, -1, hub.rate_reset)
 
-        hit_key = self.request.path
-        hub.hits[hit_key] = hub.hits.get(hit_key, 0) + 1
-        segments = spec.split("/")
-        scenario = segments[1] if len(segments) > 1 else segments[0]
-
-        if build_only:
-            await self._build_only(provider, spec)
-        else:
-            await self._scenario(scenario, provider, spec, hub.hits[hit_key])
-
-    async def _scenario(self, scenario: str, provider: str, spec: str, hit: int) -> None:
+    # the build stream
+    async def build(self, request: BuildRequest, stream: BuildStream) -> None:
         hub = self.hub
+        hub.hits[request.path] = hits = hub.hits.get(request.path, 0) + 1
+        if request.build_only:
+            await self._build_only(request, stream)
+            return
+        segments = request.spec.split("/")
+        scenario = segments[1] if len(segments) > 1 else segments[0]
         if match := _FAILED_RE.fullmatch(scenario):
             code = int(match.group(1))
-            await self.emit(_FIXTURE_DATA[0])
-            await self.emit({"phase": "failed", "status_code": code, "message": _message(code)})
-            await self.hold_open(hub.hold_open)
+            await stream.emit(_FIXTURE_DATA[0])
+            await stream.emit({"phase": "failed", "status_code": code, "message": _message(code)})
+            await _pause(hub.hold_open)
         elif match := _HTTP_RE.fullmatch(scenario):
-            self._http_error(int(match.group(1)))
+            stream.answer(self._http_error(int(match.group(1))))
         elif match := _SLOW_RE.fullmatch(scenario):
-            await self._fixture(gap=int(match.group(1)) / 1000.0)
+            await self._fixture(stream, gap=int(match.group(1)) / 1000.0)
         elif match := _FLOOD_RE.fullmatch(scenario):
-            await self._flood(int(match.group(1)), provider, spec)
+            for chunk in _flood_chunks(int(match.group(1))):
+                await stream.write_raw(chunk)
+            await stream.emit(self._ready(request))
+            hub.build_count += 1
         elif match := _TICK_RE.fullmatch(scenario):
-            await self._tick(int(match.group(1)), int(match.group(2)) / 1000.0, provider, spec)
-        elif scenario == "retry-then-ok" and hit <= 1:
-            self.fail_now(500, "Internal Server Error")
-        elif scenario in _SIMPLE_SCENARIOS:
-            await getattr(self, _SIMPLE_SCENARIOS[scenario])(provider, spec)
+            n, gap = int(match.group(1)), int(match.group(2)) / 1000.0
+            for i in range(1, n + 1):  # each flush time recorded
+                await asyncio.sleep(gap)
+                await stream.emit(_flood_message(i, n), flushed_at=hub.flush_times)
+            await stream.emit(self._ready(request))
+            hub.build_count += 1
+        elif scenario == "retry-then-ok" and hits <= 1:
+            await stream.fail("Internal Server Error", 500)
+        elif scenario in _SCRIPTED:
+            await _SCRIPTED[scenario](self, request, stream)
         else:  # "fixture", "retry-then-ok" after the first hit, and any unknown name
-            await self._fixture()
+            await self._fixture(stream)
 
-    # -- scenarios -------------------------------------------------------------------
-
-    async def _instant(self, provider: str, spec: str) -> None:
-        await self.emit(_FIXTURE_DATA[0])
-        await self.emit(self._ready(provider, spec))
-
-    async def _keepalive_only(self, _provider: str, _spec: str) -> None:
-        while True:  # ends with _GoneError when the client leaves or the server stops
-            await self.pause(self.hub.keepalive_interval)
-            await self.send(KEEPALIVE)
-
-    async def _silent(self, _provider: str, _spec: str) -> None:
-        await self.flush_or_gone()  # the headers, nothing else
-        await self.pause(math.inf)
-
-    async def _drop(self, _provider: str, _spec: str) -> None:
-        for raw in _FIXTURE_DATA[:5]:
-            await self.emit(raw)
-        self._close_connection()
-        raise _GoneError
-
-    async def _truncated(self, _provider: str, _spec: str) -> None:
-        line = _sse(_FIXTURE_DATA[0])
-        await self.send(line[: len(line) // 2])
-        self._close_connection()
-        raise _GoneError
-
-    async def _html(self, _provider: str, _spec: str) -> None:
-        self.clear()
-        self.write_html()
-
-    async def _huge_line(self, provider: str, spec: str) -> None:
-        await self.emit(_FIXTURE_DATA[0])
-        await self.send(_huge_event())
-        await self.emit(self._ready(provider, spec))
-
-    async def _bad_json(self, provider: str, spec: str) -> None:
-        await self.emit(_FIXTURE_DATA[0])
-        await self.send(b"data: {not json\n\n")
-        await self.emit(self._ready(provider, spec))
-
-    async def _fixture(self, gap: float = 0.0) -> None:
+    async def _fixture(self, stream: BuildStream, gap: float = 0) -> None:
         hub = self.hub
-        flush_times = hub.flush_times if gap > 0 else None
+        flushed_at = hub.flush_times if gap > 0 else None
         last = len(_FIXTURE_DATA) - 1
         for i, raw in enumerate(_FIXTURE_DATA):
             if gap > 0 and i:
-                await self.pause(gap)
-            await self.emit(raw if i < last else self._fixture_ready(), flush_times=flush_times)
+                await asyncio.sleep(gap)
+            await stream.emit(raw if i < last else self._fixture_ready(), flushed_at=flushed_at)
         hub.build_count += 1
-        await self.hold_open(hub.hold_open)
+        await _pause(hub.hold_open)
 
     def _fixture_ready(self) -> dict[str, Any]:
         hub = self.hub
         url = hub.jupyter_url or f"{hub.url}user/x/"
-        token = hub._new_token()
         ready = dict(_FIXTURE_READY)
         ready["message"] = str(ready["message"]).replace(str(_FIXTURE_READY["url"]), url)
-        ready["token"] = token
+        ready["token"] = hub._new_token()
         ready["binder_launch_host"] = hub.url
         ready["url"] = url
         hub.launch_count += 1
         return ready
 
-    def _ready(self, provider: str, spec: str) -> dict[str, Any]:
+    def _ready(self, request: BuildRequest) -> dict[str, Any]:
         hub = self.hub
         url = hub.jupyter_url or f"{hub.url}user/x/"
-        repo_url, ref_url, image, resolved_spec = _describe(provider, spec)
+        repo_url, ref_url, image, resolved_spec = _describe(request.provider, request.spec)
         hub.launch_count += 1
         return {
             "phase": "ready",
@@ -698,78 +440,32 @@ class _BuildHandler(_BaseHandler):
             "token": hub._new_token(),
             "binder_ref_url": ref_url,
             "binder_launch_host": hub.url,
-            "binder_request": f"v2/{provider}/{spec}",
-            "binder_persistent_request": f"v2/{provider}/{resolved_spec}",
-            "binder_client_ip": self.request.remote_ip,
+            "binder_request": f"v2/{request.provider}/{request.spec}",
+            "binder_persistent_request": f"v2/{request.provider}/{resolved_spec}",
+            "binder_client_ip": request.client_ip,
             "url": url,
         }
 
-    async def _build_only(self, provider: str, spec: str) -> None:
-        _, _, image, _ = _describe(provider, spec)
-        await self.emit(_FIXTURE_DATA[0])
-        await self.emit({"phase": "building", "message": "Step 1/2 : FROM buildpack-deps\n"})
-        await self.emit({"phase": "building", "message": "Step 2/2 : RUN pip install\n"})
-        await self.emit({"phase": "built", "message": "Built image\n", "imageName": image})
-        await self.emit({"phase": "ready", "message": "Done! Image built\n", "imageName": image})
+    async def _build_only(self, request: BuildRequest, stream: BuildStream) -> None:
+        _, _, image, _ = _describe(request.provider, request.spec)
+        await stream.emit(_FIXTURE_DATA[0])
+        await stream.emit({"phase": "building", "message": "Step 1/2 : FROM buildpack-deps\n"})
+        await stream.emit({"phase": "building", "message": "Step 2/2 : RUN pip install\n"})
+        await stream.emit({"phase": "built", "message": "Built image\n", "imageName": image})
+        await stream.emit({"phase": "ready", "message": "Done! Image built\n", "imageName": image})
         self.hub.build_count += 1
 
-    async def _flood(self, n: int, provider: str, spec: str) -> None:
-        for chunk in _flood_chunks(n):
-            await self.send(chunk)
-        await self.emit(self._ready(provider, spec))
-        self.hub.build_count += 1
-
-    async def _tick(self, n: int, gap: float, provider: str, spec: str) -> None:
-        """n `building` events `gap` seconds apart, each flush time recorded, then `ready`."""
-        for i in range(1, n + 1):
-            await self.pause(gap)
-            message = f"Step {i}/{n} : {_FLOOD_STEPS[(i - 1) % len(_FLOOD_STEPS)]}\n"
-            event = {"phase": "building", "message": message}
-            await self.emit(event, flush_times=self.hub.flush_times)
-        await self.emit(self._ready(provider, spec))
-        self.hub.build_count += 1
-
-    async def _failed_build(self, _provider: str, _spec: str) -> None:
-        await self.emit(_FIXTURE_DATA[0])
-        await self.emit({"phase": "fetching", "message": "Fetching repository...\n"})
-        for line in (
-            "Step 1/3 : FROM buildpack-deps:jammy\n",
-            "Step 2/3 : RUN pip install -r requirements.txt\n",
-            "ERROR: Could not find a version that satisfies the requirement nonexistent\n",
-        ):
-            await self.emit({"phase": "building", "message": line})
-        await self.emit({"phase": "failed", "message": "Build failed\n"})
-
-    async def _too_many_users(self, provider: str, spec: str) -> None:
-        repo_url, _, image, _ = _describe(provider, spec)
-        await self.emit(
-            {"phase": "built", "imageName": image, "message": "Found built image, launching...\n"}
-        )
-        await self.emit({"phase": "launching", "message": "Launching server...\n"})
-        await self.emit(
-            {
-                "phase": "failed",
-                "message": f"Too many users running {repo_url}! Try again later.\n",
-            }
-        )
-
-    async def _no_phase(self, provider: str, spec: str) -> None:
-        await self.emit({"message": "Picked Git content provider.\n"})
-        await self.emit({"phase": "Pending", "message": "Pending...\n"})
-        await self.emit({"phase": "Building", "message": "Building...\n"})
-        await self.emit({"message": "Step 1/3 : FROM buildpack-deps:jammy\n"})
-        await self.emit({"phase": "Built", "message": "Built image, launching...\n"})
-        await self.emit({"phase": "LAUNCHING", "message": "Launching server...\n"})
-        await self.emit(self._ready(provider, spec))
-
-    def _http_error(self, code: int) -> None:
+    def _http_error(self, code: int) -> Answer:
+        """What an ingress or the hub answers when it will not stream at all."""
+        hub = self.hub
         reason = responses.get(code, "Unknown")
-        self.clear()  # drops the event-stream content type
-        self.set_status(code, reason=reason)
-        self._rate_limit_headers()
+        headers = {
+            "x-ratelimit-limit": str(hub.rate_limit),
+            "x-ratelimit-remaining": "0" if code == 429 else str(max(hub.rate_remaining, 0)),
+            "x-ratelimit-reset": str(hub.rate_reset),
+        }
         if code == 429:
-            self.set_header("x-ratelimit-remaining", "0")
-            self.set_header("Retry-After", str(max(1, self._retry_after())))
+            headers["Retry-After"] = str(max(1, hub.rate_reset - int(time.time())))
         if code in (429, 502, 503, 504):  # what an ingress / reverse proxy answers
             body = (
                 f"<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n"
@@ -781,22 +477,102 @@ class _BuildHandler(_BaseHandler):
                 f"<!DOCTYPE html>\n<html>\n<head><title>Binder</title></head>\n<body>\n"
                 f'<div id="error"><h1>{code}</h1><h2>{reason}</h2></div>\n</body>\n</html>\n'
             )
-        self.set_header("Content-Type", "text/html")
-        self.finish(body)
+        return Answer(code, body, "text/html", headers)
 
 
-_SIMPLE_SCENARIOS: dict[str, str] = {
-    "instant": "_instant",
-    "keepalive-only": "_keepalive_only",
-    "silent": "_silent",
-    "drop": "_drop",
-    "truncated": "_truncated",
-    "failed-build": "_failed_build",
-    "too-many-users": "_too_many_users",
-    "html": "_html",
-    "huge-line": "_huge_line",
-    "bad-json": "_bad_json",
-    "no-phase": "_no_phase",
+async def _pause(seconds: float) -> None:
+    """Sleep (forever with ``math.inf``); the protocol cancels it when the client leaves."""
+    if math.isinf(seconds):
+        await asyncio.get_running_loop().create_future()
+    await asyncio.sleep(seconds)
+
+
+async def _instant(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
+    await stream.emit(_FIXTURE_DATA[0])
+    await stream.emit(backend._ready(request))
+
+
+async def _keepalive_only(_b: _Scenarios, _r: BuildRequest, _stream: BuildStream) -> None:
+    await _pause(math.inf)  # the protocol's keepalives, nothing else
+
+
+async def _silent(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    stream.mute()
+    await stream.flush()  # the headers, nothing else
+    await _pause(math.inf)
+
+
+async def _drop(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    for raw in _FIXTURE_DATA[:5]:
+        await stream.emit(raw)
+    stream.drop()
+
+
+async def _truncated(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    stream.mute()
+    line = encode_event(_FIXTURE_DATA[0])
+    await stream.write_raw(line[: len(line) // 2])
+    stream.drop()
+
+
+async def _html(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    stream.answer(Answer(200, HTML_PAGE))
+
+
+async def _huge_line(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
+    await stream.emit(_FIXTURE_DATA[0])
+    await stream.write_raw(_huge_event())
+    await stream.emit(backend._ready(request))
+
+
+async def _bad_json(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
+    await stream.emit(_FIXTURE_DATA[0])
+    await stream.write_raw(b"data: {not json\n\n")
+    await stream.emit(backend._ready(request))
+
+
+async def _failed_build(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    await stream.emit(_FIXTURE_DATA[0])
+    await stream.emit({"phase": "fetching", "message": "Fetching repository...\n"})
+    for line in (
+        "Step 1/3 : FROM buildpack-deps:jammy\n",
+        "Step 2/3 : RUN pip install -r requirements.txt\n",
+        "ERROR: Could not find a version that satisfies the requirement nonexistent\n",
+    ):
+        await stream.emit({"phase": "building", "message": line})
+    await stream.fail("Build failed")
+
+
+async def _too_many_users(_b: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
+    repo_url, _, image, _ = _describe(request.provider, request.spec)
+    message = "Found built image, launching...\n"
+    await stream.emit({"phase": "built", "imageName": image, "message": message})
+    await stream.emit({"phase": "launching", "message": "Launching server...\n"})
+    await stream.fail(f"Too many users running {repo_url}! Try again later.")
+
+
+async def _no_phase(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
+    await stream.emit({"message": "Picked Git content provider.\n"})
+    await stream.emit({"phase": "Pending", "message": "Pending...\n"})
+    await stream.emit({"phase": "Building", "message": "Building...\n"})
+    await stream.emit({"message": "Step 1/3 : FROM buildpack-deps:jammy\n"})
+    await stream.emit({"phase": "Built", "message": "Built image, launching...\n"})
+    await stream.emit({"phase": "LAUNCHING", "message": "Launching server...\n"})
+    await stream.emit(backend._ready(request))
+
+
+_SCRIPTED: dict[str, Callable[[_Scenarios, BuildRequest, BuildStream], Awaitable[None]]] = {
+    "instant": _instant,
+    "keepalive-only": _keepalive_only,
+    "silent": _silent,
+    "drop": _drop,
+    "truncated": _truncated,
+    "failed-build": _failed_build,
+    "too-many-users": _too_many_users,
+    "html": _html,
+    "huge-line": _huge_line,
+    "bad-json": _bad_json,
+    "no-phase": _no_phase,
 }
 
 
@@ -835,7 +611,8 @@ class WireHub(ServerThread):
 
     Knobs (plain attributes, read on every request):
 
-    * ``health_status`` (200): 503 (any status >= 400) makes ``/health`` answer ``ok: false``.
+    * ``health_status`` (200): 503 (any status >= 400) makes ``/health`` answer ``ok: false``
+      (so HTTP 503).
     * ``health_checks``: the ``checks`` list of ``/health``.
     * ``html_mode`` (False): JSON endpoints and ``/build`` answer a 200 ``text/html`` page.
     * ``delay`` (0.0): seconds to wait before answering any request.
@@ -848,6 +625,8 @@ class WireHub(ServerThread):
     * ``jupyter_token`` (None): the ``token`` of ``ready`` events (default: a fresh random
       one per launch); set both to point launches at a real Jupyter server.
     * ``api_only`` (False): whether ``build_only=true`` is allowed.
+    * ``check_token_origin`` (False): refuse build tokens made for another origin (BinderHub's
+      default; off so that tokens made here can be used through other URLs).
 
     Records: ``requests`` ((method, path+query, headers) per request, tornado-normalised
     header names such as ``Accept``), ``open_streams``, ``tokens`` (the token of every
@@ -883,17 +662,21 @@ class WireHub(ServerThread):
         self.hold_open = hold_open
         self.jupyter_url: str | None = None
         self.jupyter_token: str | None = None
+        self.check_token_origin = False
 
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self.open_streams = 0
         self.tokens: list[str] = []
         self.hits: dict[str, int] = {}
         self.flush_times: list[float] = []
         self.build_count = 0
         self.launch_count = 0
 
-        self._active: set[_BaseHandler] = set()
-        self._stopping = False
+        self._surface = Surface(_Scenarios(self), log_function=None)
+
+    @property
+    def open_streams(self) -> int:
+        """``/build`` requests being answered."""
+        return self._surface.open_streams
 
     def __repr__(self) -> str:
         return f"<WireHub {self.name} {self.url or '(stopped)'}>"
@@ -913,15 +696,15 @@ class WireHub(ServerThread):
         secret: bytes | None = None,
     ) -> str:
         """A build token (HS256 JWT) for ``"<provider>/<spec>"`` as this hub would issue it."""
-        claims = {
-            "exp": int(time.time() + expires_in),
-            "aud": provider_spec,
-            "origin": origin if origin is not None else f"127.0.0.1:{self.port}",
-        }
-        return make_jwt(claims, self.secret if secret is None else secret)
+        return make_build_token(
+            self.secret if secret is None else secret,
+            provider_spec,
+            origin=origin if origin is not None else f"127.0.0.1:{self.port}",
+            expires_in=expires_in,
+        )
 
     def verify_build_token(self, token: str, provider_spec: str) -> bool:
-        return verify_jwt(token, self.secret, audience=provider_spec)
+        return check_build_token(token, self.secret, provider_spec) is not None
 
     @staticmethod
     def prebuild_flood(n: int) -> None:
@@ -933,41 +716,16 @@ class WireHub(ServerThread):
         self.tokens.append(token)
         return token
 
-    def _application(self) -> tornado.web.Application:
-        kwargs = {"hub": self}
-        return tornado.web.Application(
-            [
-                (r"/versions", _VersionsHandler, kwargs),
-                (r"/health", _HealthHandler, kwargs),
-                (r"/api/repoproviders", _RepoProvidersHandler, kwargs),
-                (r"/metrics", _MetricsHandler, kwargs),
-                (r"/v2/([^/]+)/(.+)", _LaunchPageHandler, kwargs),
-                (r"/build/([^/]+)/(.+)", _BuildHandler, kwargs),
-            ],
-            default_handler_class=_NotFoundHandler,
-            default_handler_args=kwargs,
-            log_function=lambda _handler: None,
-        )
-
     def start(self) -> None:
-        self._stopping = False
+        self._surface.reopen()
         super().start()
 
     async def serve(self, sockets: list[socket.socket], stop: asyncio.Event) -> None:
         """Serve until stopped; then end every open stream and close every connection."""
-        server = tornado.httpserver.HTTPServer(self._application())
+        server = tornado.httpserver.HTTPServer(self._surface.application())
         server.add_sockets(sockets)
         self.ready()
         try:
             await stop.wait()
         finally:
-            self._stopping = True
-            server.stop()
-            for handler in list(self._active):
-                handler.abort()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.close_all_connections(), timeout=2.0)
-            deadline = time.monotonic() + 1.0
-            while self._active and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0)
+            await self._surface.shutdown(server)

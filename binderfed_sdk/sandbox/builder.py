@@ -1,7 +1,8 @@
 """The sandbox's BinderHub-compatible build service: one per member.
 
-It speaks BinderHub's wire protocol (`/build` event stream, `/health`, `/versions`,
-`/api/repoproviders`, `/v2/` pages with build tokens, rate-limit headers) and really builds:
+BinderHub's HTTP surface (`/build` event stream, `/health`, `/versions`, `/api/repoproviders`,
+`/v2/` pages with build tokens, rate-limit headers) is `binderfed_sdk.sandbox.wire`'s, shared
+with the test server; this module is the backend behind it, which really builds:
 
 1. resolve the ref of a local git repository (`git` specs with a path or `file://` URL;
    `gh/<org>/<repo>/<ref>` maps onto `<repos>/<org>/<repo>`);
@@ -26,24 +27,36 @@ import re
 import secrets
 import shutil
 import sys
-import time
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import tornado.httpserver
-import tornado.iostream
 import tornado.netutil
-import tornado.web
 from httpx_sse import aconnect_sse
 from pydantic import BaseModel, ConfigDict
 
 from binderfed_sdk import __version__
 from binderfed_sdk._errors import SpecError
-from binderfed_sdk.sandbox.wire import KEEPALIVE, encode_event, log_request, make_jwt, verify_jwt
+from binderfed_sdk.sandbox.wire import (
+    Backend,
+    BuildRequest,
+    BuildStream,
+    Counters,
+    RateLimit,
+    RateLimiter,
+    Surface,
+)
 from binderfed_sdk.spec._spec import Provider, Spec
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import TypeAlias
+
+    #: where a build step writes its events
+    Emit: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
 
 __all__ = ["BuildService", "BuilderConfig"]
 
@@ -119,36 +132,76 @@ def layer_over_this_environment(env: Path) -> None:
     (site_packages / "rfc3987_syntax.py").write_text(_SKIP_SLOW_IMPORT)
 
 
-class BuildService:
-    """State shared by the handlers: builds in progress, environments, rate limits."""
+class BuildService(Backend):
+    """The build service behind BinderHub's endpoints (binderfed_sdk.sandbox.wire): builds
+    in progress, environments, rate limits."""
+
+    #: the redirector's launch pages are the prime's, whose tokens any member takes
+    check_token_origin = False
 
     def __init__(self, config: BuilderConfig) -> None:
         self.config = config
         self.cache = Path(config.cache_dir)
         self.cache.mkdir(parents=True, exist_ok=True)
         self.secret = config.secret.encode()
+        self.keepalive_interval = config.keepalive_interval
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.active_builds = 0
         self.build_count = 0
         self.launch_count = 0
-        self._requests: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._rate = RateLimiter(config.rate_limit, config.rate_period)
         self.hub = httpx.AsyncClient(
             base_url=config.hub_api_url,
             headers={"Authorization": f"token {config.hub_token}"},
             timeout=15,
         )
 
-    # rate limit ----------------------------------------------------------------------------
-    def take_rate(self, client_ip: str) -> tuple[int, int]:
-        """(remaining, reset epoch) after counting this request, per client IP."""
-        now = time.time()
-        window = self._requests[client_ip]
-        while window and window[0] <= now - self.config.rate_period:
-            window.popleft()
-        window.append(now)
-        remaining = self.config.rate_limit - len(window)
-        reset = int((window[0] if window else now) + self.config.rate_period)
-        return remaining, reset
+    # BinderHub's endpoints ----------------------------------------------------------------------
+    def take_rate(self, client_ip: str) -> RateLimit:
+        return self._rate.take(client_ip)
+
+    def versions(self) -> dict[str, Any]:
+        return {
+            "builder_info": {"build_image": "binderfed-sandbox venv builder"},
+            "binderhub": f"binderfed-sandbox-{__version__}",
+        }
+
+    def repo_providers(self) -> list[dict[str, Any]]:
+        return [
+            {"id": "gh", "displayName": "GitHub (local folders)", "spec": {}},
+            {"id": "git", "displayName": "Git repository (local path)", "spec": {}},
+        ]
+
+    def counters(self) -> Counters:
+        return Counters(self.build_count, self.launch_count, self.active_builds)
+
+    async def build(self, request: BuildRequest, stream: BuildStream) -> None:
+        """waiting, then (unless cached) fetching and building, built, launching, ready."""
+        try:
+            spec = Spec.parse(f"{request.provider}/{request.spec}")
+        except SpecError as error:
+            await stream.fail(str(error))
+            return
+        username: str | None = None
+        try:
+            await stream.emit({"phase": "waiting", "message": "Waiting for build to start...\n"})
+            path, ref = self.repository(spec)
+            commit = await self.resolve_ref(path, ref)
+            env_dir = self.env_dir(path, commit)
+            if not (env_dir / ".complete").exists():
+                env_dir = await self.build_environment(path, commit, stream.emit)
+            name = image_name(spec, commit)
+            await stream.emit({"phase": "built", "message": "Built image, launching...\n",
+                               "imageName": name})  # fmt: skip
+            ready = await self.launch(spec, commit, env_dir, request.client_ip, stream.emit)
+            username = ready["url"].rstrip("/").split("/")[-2]
+            await stream.emit(ready)
+            username = None  # delivered: the session is the client's now
+        except BuildError as error:
+            await stream.fail(error.message, error.status_code)
+        finally:
+            if username is not None:  # started, but the client never got `ready`
+                await self.stop_user(username)
 
     # repositories ---------------------------------------------------------------------------
     def repository(self, spec: Spec) -> tuple[Path, str]:
@@ -186,7 +239,7 @@ class BuildService:
         return self.cache / "envs" / f"{key}-{commit}"
 
     # building -------------------------------------------------------------------------------
-    async def build(self, path: Path, commit: str, emit: Any) -> Path:
+    async def build_environment(self, path: Path, commit: str, emit: Emit) -> Path:
         """The environment for `commit`, built once; pip's output goes to `emit`."""
         target = self.env_dir(path, commit)
         async with self._locks[str(target)]:
@@ -243,7 +296,7 @@ class BuildService:
             msg = "Could not unpack the checkout"
             raise BuildError(msg)
 
-    async def _run(self, command: list[str], emit: Any, cwd: Path | None = None) -> None:
+    async def _run(self, command: list[str], emit: Emit, cwd: Path | None = None) -> None:
         """Run a build step, streaming its output lines; fail with the output's tail."""
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -278,7 +331,7 @@ class BuildService:
         return servers
 
     async def launch(
-        self, spec: Spec, commit: str, env_dir: Path, client_ip: str, emit: Any
+        self, spec: Spec, commit: str, env_dir: Path, client_ip: str, emit: Emit
     ) -> dict[str, Any]:
         """Start a server for the build through the hub's REST API; the `ready` fields."""
         repo_url = spec.repo_url
@@ -352,7 +405,7 @@ class BuildService:
         source = env_dir / "repo"
         await asyncio.to_thread(shutil.copytree, source, home, symlinks=True)
 
-    async def _wait_ready(self, username: str, emit: Any) -> None:
+    async def _wait_ready(self, username: str, emit: Emit) -> None:
         """Relay the hub's own launch progress (its progress event stream) until ready."""
         path = f"users/{username}/servers/{SERVER_NAME}/progress"
         try:
@@ -407,193 +460,15 @@ class BuildService:
         return {"ok": ok, "checks": checks}
 
 
-class _Handler(tornado.web.RequestHandler):
-    def initialize(self, service: BuildService) -> None:
-        self.service = service
-
-    def write_json(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
-
-
-class _BuildHandler(_Handler):
-    """`GET /build/<provider>/<spec>`: the event stream."""
-
-    gone = False
-
-    def on_connection_close(self) -> None:
-        self.gone = True
-
-    async def emit(self, data: dict[str, Any]) -> None:
-        if self.gone:
-            raise tornado.iostream.StreamClosedError
-        self.write(encode_event(data))
-        await self.flush()
-
-    async def get(self, provider: str, raw_spec: str) -> None:
-        service = self.service
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-        client_ip = self.request.remote_ip or "127.0.0.1"
-        audience = f"{provider}/{raw_spec}"
-        token = self.get_argument("build_token", None)
-        token_ok = token is not None and verify_jwt(token, service.secret, audience=audience)
-        if "text/event-stream" not in self.request.headers.get("Accept", ""):
-            await self._fail("Requests must accept text/event-stream\n", 400)
-            return
-        if self.get_argument("build_only", "false").lower() == "true":
-            await self._fail("Build-only mode is not enabled on this hub\n", 400)
-            return
-        if token is not None and not token_ok:
-            await self._fail("Invalid build token\n", 403)
-            return
-        if not token_ok:
-            remaining, reset = service.take_rate(client_ip)
-            self.set_header("x-ratelimit-limit", str(service.config.rate_limit))
-            self.set_header("x-ratelimit-remaining", str(max(remaining, 0)))
-            self.set_header("x-ratelimit-reset", str(reset))
-            if remaining < 0:
-                wait = max(0, reset - int(time.time()))
-                await self._fail(f"Rate limit exceeded. Try again in {wait} seconds.\n", 429)
-                return
-        keepalive = asyncio.ensure_future(self._keepalive())
-        try:
-            await self._build(provider, raw_spec, client_ip)
-        except tornado.iostream.StreamClosedError:
-            pass  # the client left; whatever it started has been stopped
-        finally:
-            keepalive.cancel()
-        if not self.gone:
-            self.finish()
-
-    async def _keepalive(self) -> None:
-        with contextlib.suppress(tornado.iostream.StreamClosedError, asyncio.CancelledError):
-            while not self.gone:
-                await asyncio.sleep(self.service.config.keepalive_interval)
-                self.write(KEEPALIVE)
-                await self.flush()
-
-    async def _fail(self, message: str, status_code: int | None = None) -> None:
-        event: dict[str, Any] = {"phase": "failed", "message": message}
-        if status_code is not None:
-            event["status_code"] = status_code
-        with contextlib.suppress(tornado.iostream.StreamClosedError):
-            await self.emit(event)
-        if not self.gone:
-            self.finish()
-
-    async def _build(self, provider: str, raw_spec: str, client_ip: str) -> None:
-        service = self.service
-        try:
-            spec = Spec.parse(f"{provider}/{raw_spec}")
-        except SpecError as error:
-            await self.emit({"phase": "failed", "message": f"{error}\n"})
-            return
-        username: str | None = None
-        try:
-            await self.emit({"phase": "waiting", "message": "Waiting for build to start...\n"})
-            path, ref = service.repository(spec)
-            commit = await service.resolve_ref(path, ref)
-            env_dir = service.env_dir(path, commit)
-            if not (env_dir / ".complete").exists():
-                env_dir = await service.build(path, commit, self.emit)
-            name = image_name(spec, commit)
-            await self.emit({"phase": "built", "message": "Built image, launching...\n",
-                             "imageName": name})  # fmt: skip
-            ready = await service.launch(spec, commit, env_dir, client_ip, self.emit)
-            username = ready["url"].rstrip("/").split("/")[-2]
-            await self.emit(ready)
-            username = None  # delivered: the session is the client's now
-        except BuildError as error:
-            event: dict[str, Any] = {"phase": "failed", "message": error.message}
-            if error.status_code is not None:
-                event["status_code"] = error.status_code
-            await self.emit(event)
-        finally:
-            if username is not None:  # started, but the client never got `ready`
-                await service.stop_user(username)
-
-
-class _HealthHandler(_Handler):
-    async def get(self) -> None:
-        health = await self.service.health()
-        self.write_json(health, 200 if health["ok"] else 503)
-
-    async def head(self) -> None:
-        health = await self.service.health()
-        self.set_status(200 if health["ok"] else 503)
-        self.finish()
-
-
-class _VersionsHandler(_Handler):
-    def get(self) -> None:
-        self.set_header("Access-Control-Allow-Origin", "*")
-        self.write_json(
-            {
-                "builder_info": {"build_image": "binderfed-sandbox venv builder"},
-                "binderhub": f"binderfed-sandbox-{__version__}",
-            }
-        )
-
-
-class _ProvidersHandler(_Handler):
-    def get(self) -> None:
-        self.write_json(
-            [
-                {"id": "gh", "displayName": "GitHub (local folders)", "spec": {}},
-                {"id": "git", "displayName": "Git repository (local path)", "spec": {}},
-            ]
-        )
-
-
-class _LaunchPageHandler(_Handler):
-    def get(self, provider: str, raw_spec: str) -> None:
-        claims = {"exp": int(time.time()) + 3600, "aud": f"{provider}/{raw_spec}",
-                  "origin": self.request.host}  # fmt: skip
-        token = make_jwt(claims, self.service.secret)
-        page_config = {"buildToken": token, "baseUrl": "/", "binderhubVersion": __version__}
-        self.set_header("Content-Type", "text/html")
-        self.finish(
-            "<!DOCTYPE html><html><head><title>Binder (sandbox)</title>"
-            f"<script>window.pageConfig = {json.dumps(page_config)};</script></head>"
-            f"<body>Launching {quote(provider)}/{quote(raw_spec)}...</body></html>"
-        )
-
-
-class _MetricsHandler(_Handler):
-    def get(self) -> None:
-        service = self.service
-        self.set_header("Content-Type", "text/plain; version=0.0.4")
-        self.finish(
-            f"binderhub_build_count_total {service.build_count}\n"
-            f"binderhub_launch_count_total {service.launch_count}\n"
-        )
-
-
-def application(service: BuildService) -> tornado.web.Application:
-    kwargs = {"service": service}
-    return tornado.web.Application(
-        log_function=log_request,
-        handlers=[
-            (r"/build/([^/]+)/(.+)", _BuildHandler, kwargs),
-            (r"/health", _HealthHandler, kwargs),
-            (r"/versions", _VersionsHandler, kwargs),
-            (r"/api/repoproviders", _ProvidersHandler, kwargs),
-            (r"/v2/([^/]+)/(.+)", _LaunchPageHandler, kwargs),
-            (r"/metrics", _MetricsHandler, kwargs),
-        ],
-    )
-
-
 async def serve(config: BuilderConfig, stop: asyncio.Event | None = None) -> None:
     service = BuildService(config)
-    server = tornado.httpserver.HTTPServer(application(service), idle_connection_timeout=60)
+    surface = Surface(service)
+    server = tornado.httpserver.HTTPServer(surface.application(), idle_connection_timeout=60)
     server.add_sockets(tornado.netutil.bind_sockets(config.port, "127.0.0.1"))
     try:
         await (stop or asyncio.Event()).wait()
     finally:
-        server.stop()
+        await surface.shutdown(server)
         await service.hub.aclose()
 
 
