@@ -17,6 +17,7 @@ from binderfed_sdk.spec._spec import (
     parse_launch_link,
     parse_repo_url,
     parse_spec,
+    parse_target,
 )
 
 HEX = "0123456789abcdef" * 2
@@ -83,7 +84,7 @@ def test_parse_examples(text: str, provider: Provider, repo: str, ref: str | Non
         (Spec(Provider.GH, "u/r", "feature/x+y"), "u/r/feature/x%2By"),
         (Spec(Provider.GH, "u/r", "a&b#c%d"), "u/r/a%26b%23c%25d"),
         (Spec(Provider.GIST, "u/abc"), "u/abc"),
-        (Spec(Provider.GIST, "u/abc", "r/2"), "u/abc/r/2"),
+        (Spec(Provider.GIST, "u/abc", "r2"), "u/abc/r2"),
         (
             Spec(Provider.GIT, "https://h.org/a(b)/c.git", "v/1"),
             "https%3A%2F%2Fh.org%2Fa%28b%29%2Fc.git/v/1",
@@ -182,7 +183,7 @@ def test_repo_url(spec: Spec, url: str) -> None:
         ("gh/user/repo/a*b", "'*'"),
         ("gh/user/repo/a[b", "'['"),
         ("gh/user/repo/a%5Cb", "'\\\\'"),
-        ("gh/user/repo/feature/", "ends with '/'"),
+        ("gh/user/repo/feature%2F", "ends with '/'"),
         ("gh/user/repo/x.lock", "'.lock'"),
         ("gh/user/repo/x.lock/y", "'.lock'"),
         ("gh/user/repo/a..b", "contains '..'"),
@@ -192,7 +193,6 @@ def test_repo_url(spec: Spec, url: str) -> None:
         ("gh/user/repo/v1.", "ends with '.'"),
         ("gist/user", "must be '<user>/<gist-id>'"),
         ("gist/user/ab-cd", "gist id 'ab-cd'"),
-        ("gist/user/abc/", "is empty"),
         ("git/https://github.com/a/b.git/main", "not percent-encoded: it contains a raw ':'"),
         ("git/https%3A%2F%2Fgithub.com%2Fa%2Fb.git", "missing the ref"),
         ("git/github.com%2Fa%2Fb/main", "is not a clone URL"),
@@ -205,16 +205,15 @@ def test_repo_url(spec: Spec, url: str) -> None:
         ("gl/group%2Fproject", "missing the ref"),
         ("gl/group%2F%2Fproject/main", "empty part"),
         ("gl/gr%24oup%2Fproject/main", "GitLab project path part 'gr$oup'"),
-        ("zenodo/10.12/x", "DOI '10.12/x' is malformed"),
+        ("zenodo/10./x", "DOI '10./x' is malformed"),
         ("zenodo/11.5281/zenodo.1", "is malformed"),
         ("zenodo/10.5281/", "is malformed"),
         ("zenodo/10.5281", "is malformed"),
         ("zenodo/10.5281/a%20b", "whitespace"),
-        ("zenodo/10.5281/a//b", "empty path segment"),
         ("figshare/10.6084/../x", "'..' path segment"),
-        ("hydroshare/abc", "32 hex"),
-        (f"hydroshare/{HYDRO[:-1]}g", "must be 32 hex digits"),
-        (f"hydroshare/{HYDRO}/HEAD", "must be 32 hex digits"),
+        ("hydroshare/abc", "has no HydroShare resource id (32 hex digits)"),
+        (f"hydroshare/{HYDRO[:-1]}g", "has no HydroShare resource id"),
+        (f"hydroshare/{HYDRO.upper()}", "BinderHub only knows lower-case ids"),
         ("ckan/https://c.org/dataset/x", "not percent-encoded"),
         ("ckan/ftp%3A%2F%2Fc.org%2Fd", "must be an http(s) URL"),
     ],
@@ -239,6 +238,11 @@ def test_parse_errors(text: str, fragment: str) -> None:
         (Provider.GIT, "relative/path", None, "is not a clone URL"),
         (Provider.GIT, "file://", None, "has no path"),
         (Provider.GL, "project", None, "must be '<namespace>/<project>'"),
+        (Provider.GIST, "u/abc", "r/2", "BinderHub reads a gist ref up to the next '/'"),
+        (Provider.GH, "u/r.git.git", None, "ends in '.git' even without its '.git'"),
+        (Provider.GH, "u/.git", None, "empty part"),
+        (Provider.HYDROSHARE, HYDRO.upper(), None, "must be 32 lower-case hex digits"),
+        (Provider.ZENODO, "10.5281/", None, "is malformed"),
     ],
 )
 def test_constructor_errors(provider: Provider, repo: str, ref: str | None, fragment: str) -> None:
@@ -352,7 +356,7 @@ def test_repo_urls(url: str, spec: Spec, urlpath: str | None) -> None:
         ("https://zenodo.org/communities/x", "must be https://zenodo.org/records/<number>"),
         ("https://www.hydroshare.org/resource/abc/", "32 hex digits"),
         ("https://www.hydroshare.org/search", "must be https://www.hydroshare.org/resource/<id>/"),
-        ("doi:10.12/x", "is malformed"),
+        ("doi:10.x/y", "is malformed"),
         ("10.5281/", "is malformed"),
         ("https://doi.org/", "is malformed"),
         ("relative/path", "is not a repository URL, DOI or absolute path"),
@@ -416,8 +420,9 @@ def test_repo_url_errors(url: str, fragment: str) -> None:
             ),
         ),
         (
+            # BinderHub's legacy redirect drops the query (main.py, LegacyRedirectHandler)
             "https://hub.org/base/repo/u/r?urlpath=tree",
-            LaunchLink("https://hub.org/base", Spec(Provider.GH, "u/r", "master"), "tree"),
+            LaunchLink("https://hub.org/base", Spec(Provider.GH, "u/r", "master")),
         ),
         (
             "https://mybinder.org/v2/gh/u/r/HEAD?labpath=nb/x.ipynb",
@@ -479,17 +484,8 @@ def test_badges() -> None:
         ("/v2/gh/u/r/HEAD", "is not an absolute URL"),
         ("https://mybinder.org/v2/nope/u/r", "unknown provider 'nope'"),
         ("https://mybinder.org/v2/gh/u/r", "missing the ref"),
-        ("https://mybinder.org/v2/gh/u/r/HEAD/", "ends with '/'"),
         ("https://mybinder.org/v2/", "has no '/'"),
         ("https://mybinder.org/repo/u", "a legacy link must be /repo/<user>/<repo>"),
-        ("https://mybinder.org/repo/u/r/x?urlpath=y", "both after /repo/ and in its query"),
-        (
-            "https://mybinder.org/v2/gh/u/r/HEAD?urlpath=a&labpath=b",
-            "more than once (urlpath, labpath)",
-        ),
-        ("https://mybinder.org/v2/gh/u/r/HEAD?urlpath=a&urlpath=b", "more than once"),
-        ("https://mybinder.org/v2/gh/u/r/HEAD?urlpath=100%", "malformed percent-escape"),
-        ("https://mybinder.org/v2/gh/u/r/HEAD?urlpath=%FF", "does not decode to UTF-8"),
         ("https://mybinder.org/v2/gh/u/r/HEAD?urlpath=a%0Ab", "control character U+000A"),
         ("https://mybinder.org/v2/gh/u/r/HEAD?urlpath=a b", "whitespace"),
     ],
@@ -524,6 +520,272 @@ def test_launch_link_constructor_errors(hub: str, urlpath: str | None, fragment:
     with pytest.raises(SpecError) as info:
         LaunchLink(hub, Spec(Provider.GH, "u/r"), urlpath)
     assert fragment in str(info.value)
+
+
+# --- links exactly as BinderHub reads them --------------------------------------------------
+#
+# Link forms from BinderHub's own handlers and tests (jupyterhub/binderhub), each with the spec
+# BinderHub would use and the urlpath its launch page opens. Sources, all under binderhub/:
+#   builder.py          BuildHandler: spec.rstrip("/") before anything reads it
+#   repoproviders.py    how each provider splits and checks its spec
+#   main.py             LegacyRedirectHandler: /repo/<user>/<repo>[/<path>]
+#   app.py              routes: /build/([^/]+)/(.+), /v2/(<provider>)/(.+), /repo/...
+#   static/js/App.jsx   the /v2/ page routes on each provider's spec.validateRegex
+#   static/js/App.test.jsx, tests/test_main.py, tests/test_build.py, tests/test_legacy.py,
+#   tests/test_repoproviders.py   the forms below, where marked
+# and js/packages/binderhub-client/lib/spec.js (LaunchSpec.fromSearchParams) for the query.
+
+MB = "https://mybinder.org"
+CI_REPO = "https%3A%2F%2Fgithub.com%2Fbinderhub-ci-repos%2Fcached-minimal-dockerfile"
+CI_SHA = "596b52f10efb0c9befc0c4ae850cc5175297d71c"
+Z2JH = "https%3A%2F%2Fgithub.com%2Fjupyterhub%2Fzero-to-jupyterhub-k8s"
+GIST = "mariusvniekerk/8a658f7f63b13768d1e75fa2464f5092"
+HS_ID = "142c59757ed54de1816777828c9716e7"
+HS_DOI_ID = "b8f6eae9d89241cf8b5904033460af61"
+TURTLES = (
+    "https%3A%2F%2Fdata.depositar.io%2Fdataset%2Fbinder-example-sea-turtle-sightings-in-taiwan"
+)
+TURTLE_ACTIVITY = "93df7fd0-0edc-4ebf-bac7-fbf5f78de90b"
+
+BINDERHUB_LINKS = [
+    # static/js/App.test.jsx: "renders loading page" (with and without trailing slash)
+    (f"{MB}/v2/gh/user/repo/main", "gh/user/repo/main", None),
+    (f"{MB}/v2/gh/user/repo/main/", "gh/user/repo/main", None),
+    (f"{MB}/v2/zenodo/10.5281/zenodo.3242074/", "zenodo/10.5281/zenodo.3242074", None),
+    # builder.py: every trailing '/' goes, on /build/ as on /v2/
+    (f"{MB}/build/gh/user/repo/HEAD//", "gh/user/repo/HEAD", None),
+    (f"{MB}/build/zenodo/10.5281/zenodo.3242074//", "zenodo/10.5281/zenodo.3242074", None),
+    (f"{MB}/v2/dataverse/10.7910/DVN/TJCLKP/", "dataverse/10.7910/DVN/TJCLKP", None),
+    (f"{MB}/v2/gl/g%2Fp/main/", "gl/g%2Fp/main", None),
+    (f"{MB}/v2/gist/{GIST}/", f"gist/{GIST}", None),
+    (f"{MB}/v2/hydroshare/{HS_ID}/", f"hydroshare/{HS_ID}", None),
+    # tests/test_main.py: test_build_token_origin
+    (f"{MB}/v2/git/{CI_REPO}/HEAD", f"git/{CI_REPO}/HEAD", None),
+    # tests/test_build.py: test_build slugs, on /build/
+    (f"{MB}/build/git/{CI_REPO}/HEAD", f"git/{CI_REPO}/HEAD", None),
+    (f"{MB}/build/git/{CI_REPO}/{CI_SHA}", f"git/{CI_REPO}/{CI_SHA}", None),
+    (
+        f"{MB}/build/gh/binderhub-ci-repos/cached-minimal-dockerfile/HEAD",
+        "gh/binderhub-ci-repos/cached-minimal-dockerfile/HEAD",
+        None,
+    ),
+    (
+        f"{MB}/build/gh/binderhub-ci-repos/cached-minimal-dockerfile/master",
+        "gh/binderhub-ci-repos/cached-minimal-dockerfile/master",
+        None,
+    ),
+    (
+        f"{MB}/build/gl/binderhub-ci-repos%2Fcached-minimal-dockerfile/{CI_SHA}",
+        f"gl/binderhub-ci-repos%2Fcached-minimal-dockerfile/{CI_SHA}",
+        None,
+    ),
+    (
+        f"{MB}/build/gh/binderhub-ci-repos/minimal-dockerfile/failed",
+        "gh/binderhub-ci-repos/minimal-dockerfile/failed",
+        None,
+    ),
+    # tests/test_legacy.py: the redirect to /v2/gh/<user>/<repo>/master[?urlpath=/<path>];
+    # the launch page drops the leading '/' (lib/spec.js)
+    (
+        f"{MB}/repo/binderhub-ci-repos/requirements",
+        "gh/binderhub-ci-repos/requirements/master",
+        None,
+    ),
+    (
+        f"{MB}/repo/binderhub-ci-repos/requirements/",
+        "gh/binderhub-ci-repos/requirements/master",
+        None,
+    ),
+    (
+        f"{MB}/repo/binderhub-ci-repos/requirements/notebooks/index.ipynb",
+        "gh/binderhub-ci-repos/requirements/master",
+        "notebooks/index.ipynb",
+    ),
+    # main.py LegacyRedirectHandler: the query is not carried over
+    (f"{MB}/repo/u/r/x?urlpath=y", "gh/u/r/master", "x"),
+    # tests/test_repoproviders.py: test_spec_processing, TestSpecErrorHandling.test_long_spec
+    (f"{MB}/v2/gh/user/repo/hotfix/squash-bug", "gh/user/repo/hotfix/squash-bug", None),
+    (f"{MB}/v2/gh/user/repo/feature/save_world", "gh/user/repo/feature/save_world", None),
+    (
+        f"{MB}/v2/gh/a/long/specification/with/many/slashes/to/split/on",
+        "gh/a/long/specification/with/many/slashes/to/split/on",
+        None,
+    ),
+    # repoproviders.py GitHubRepoProvider (strip_suffix; tests/test_repoproviders.py
+    # test_string_strip): one '.git' goes from the repository name
+    (f"{MB}/v2/gh/u/r.git/HEAD", "gh/u/r/HEAD", None),
+    (f"{MB}/v2/gh/u/r.git/HEAD/", "gh/u/r/HEAD", None),
+    # tests/test_repoproviders.py: test_zenodo, test_figshare, test_dataverse
+    (f"{MB}/v2/zenodo/10.5281/zenodo.3242073", "zenodo/10.5281/zenodo.3242073", None),
+    (
+        f"{MB}/v2/figshare/10.6084/m9.figshare.9782777.v1",
+        "figshare/10.6084/m9.figshare.9782777.v1",
+        None,
+    ),
+    (f"{MB}/v2/figshare/10.6084/m9.figshare.9782777", "figshare/10.6084/m9.figshare.9782777", None),
+    (f"{MB}/v2/dataverse/10.7910/DVN/TJCLKP", "dataverse/10.7910/DVN/TJCLKP", None),
+    # repoproviders.py DOI providers' validateRegex 10\.\d+\/(.)+: any number of prefix digits
+    (f"{MB}/v2/zenodo/10.12/x", "zenodo/10.12/x", None),
+    # tests/test_repoproviders.py: test_hydroshare (a resource URL, percent-encoded in a link
+    # as the home page does, urlEncode: true) and test_hydroshare_doi; the hub takes the id
+    (
+        f"{MB}/v2/hydroshare/https%3A%2F%2Fwww.hydroshare.org%2Fresource%2F{HS_ID}%2F",
+        f"hydroshare/{HS_ID}",
+        None,
+    ),
+    (f"{MB}/v2/hydroshare/10.4211%2Fhs.{HS_DOI_ID}", f"hydroshare/{HS_DOI_ID}", None),
+    (f"{MB}/build/hydroshare/10.4211/hs.{HS_DOI_ID}", f"hydroshare/{HS_DOI_ID}", None),
+    # tests/test_repoproviders.py: test_ckan (dataset URL, with activity_id or /history/)
+    (
+        f"{MB}/v2/ckan/https%3A%2F%2Fdemo.ckan.org%2Fdataset%2Fmy-sample-dataset-001",
+        "ckan/https%3A%2F%2Fdemo.ckan.org%2Fdataset%2Fmy-sample-dataset-001",
+        None,
+    ),
+    (
+        f"{MB}/v2/ckan/{TURTLES}%2F%3Factivity_id%3D{TURTLE_ACTIVITY}",
+        f"ckan/{TURTLES}%2F%3Factivity_id%3D{TURTLE_ACTIVITY}",
+        None,
+    ),
+    (
+        f"{MB}/v2/ckan/{TURTLES}%2Fhistory%2F{TURTLE_ACTIVITY}",
+        f"ckan/{TURTLES}%2Fhistory%2F{TURTLE_ACTIVITY}",
+        None,
+    ),
+    # tests/test_repoproviders.py: test_git_ref, test_git_validate_url (ssh form accepted)
+    (
+        f"{MB}/v2/git/{Z2JH}/f7f3ff6d1bf708bdc12e5f10e18b2a90a4795603",
+        f"git/{Z2JH}/f7f3ff6d1bf708bdc12e5f10e18b2a90a4795603",
+        None,
+    ),
+    (f"{MB}/v2/git/{Z2JH}/0.8.0", f"git/{Z2JH}/0.8.0", None),
+    (
+        f"{MB}/v2/git/git%40github.com%3Ajupyterhub%2Fbinderhub/main",
+        "git/git%40github.com%3Ajupyterhub%2Fbinderhub/main",
+        None,
+    ),
+    # tests/test_repoproviders.py: test_gitlab_ref
+    (f"{MB}/v2/gl/gitlab-org%2Fgitlab-foss/v10.0.6", "gl/gitlab-org%2Fgitlab-foss/v10.0.6", None),
+    # tests/test_repoproviders.py: test_gist_ref (no ref, HEAD, master, a revision) and
+    # test_gist_secret
+    (f"{MB}/v2/gist/{GIST}", f"gist/{GIST}", None),
+    (f"{MB}/v2/gist/{GIST}/HEAD", f"gist/{GIST}/HEAD", None),
+    (f"{MB}/v2/gist/{GIST}/master", f"gist/{GIST}/master", None),
+    (
+        f"{MB}/v2/gist/{GIST}/7daa381aae8409bfe28193e2ed8f767c26371237",
+        f"gist/{GIST}/7daa381aae8409bfe28193e2ed8f767c26371237",
+        None,
+    ),
+    (
+        f"{MB}/v2/gist/mariusvniekerk/bd01411ea4bf4eb8135893ef237398ba",
+        "gist/mariusvniekerk/bd01411ea4bf4eb8135893ef237398ba",
+        None,
+    ),
+    # repoproviders.py GistRepoProvider: /build/ reads the ref up to the next '/'
+    (f"{MB}/build/gist/{GIST}/HEAD/extra", f"gist/{GIST}/HEAD", None),
+    # lib/spec.js fromSearchParams: labpath, then filepath, then urlpath; first value counts;
+    # one trailing '/' off a file path; leading '/' off the urlpath; lenient decoding
+    (f"{MB}/v2/gh/u/r/HEAD/?urlpath=lab", "gh/u/r/HEAD", "lab"),
+    (f"{MB}/v2/gh/u/r/HEAD?labpath=nb/x.ipynb&urlpath=lab", "gh/u/r/HEAD", "doc/tree/nb/x.ipynb"),
+    (f"{MB}/v2/gh/u/r/HEAD?urlpath=lab&filepath=nb/", "gh/u/r/HEAD", "tree/nb"),
+    (f"{MB}/v2/gh/u/r/HEAD?filepath=a&labpath=b", "gh/u/r/HEAD", "doc/tree/b"),
+    (f"{MB}/v2/gh/u/r/HEAD?urlpath=a&urlpath=b", "gh/u/r/HEAD", "a"),
+    (f"{MB}/v2/gh/u/r/HEAD?urlpath=%2Flab%2Ftree%2Fx.ipynb", "gh/u/r/HEAD", "lab/tree/x.ipynb"),
+    (f"{MB}/v2/gh/u/r/HEAD?urlpath=/", "gh/u/r/HEAD", None),
+    (f"{MB}/v2/gh/u/r/HEAD?urlpath=100%", "gh/u/r/HEAD", "100%"),
+    (f"{MB}/v2/gh/u/r/HEAD?urlpath=%FF", "gh/u/r/HEAD", "\ufffd"),
+]
+
+
+@pytest.mark.parametrize(("url", "spec", "urlpath"), BINDERHUB_LINKS)
+def test_links_as_binderhub_reads_them(url: str, spec: str, urlpath: str | None) -> None:
+    link = parse_launch_link(url)
+    assert str(link.spec) == spec
+    assert link.urlpath == urlpath
+    assert parse(url) == link.spec
+    assert parse_target(url) == (link.spec, urlpath)
+    # the normalised link reads back the same, with no trailing '/' for the hub to strip
+    assert parse_launch_link(link.url) == link
+    assert not link.url.split("?")[0].endswith("/")
+    # as a spec string, too
+    assert Spec.parse(spec) == link.spec
+
+
+BINDERHUB_REJECTS = [
+    # static/js/App.test.jsx: "renders error for misconfigured repo"
+    (f"{MB}/v2/gh/userrep/main/", "missing the ref"),
+    # tests/test_repoproviders.py TestSpecErrorHandling (tokenize_spec); the hint is BinderHub's
+    (f"{MB}/build/gh/nothing_to_split", "must be '<user>/<repo>'"),
+    (f"{MB}/build/gh/short/HEAD", "missing the ref"),
+    (f"{MB}/build/gh/short/suggestion", "e.g. 'gh/short/suggestion/HEAD'"),
+    # builder.py strips first: a ref made only of '/' is no ref
+    (f"{MB}/v2/gh/u/r//", "missing the ref"),
+    # tests/test_repoproviders.py test_git_validate_url
+    (f"{MB}/build/git/not%20a%20repo/main", "whitespace"),
+    (f"{MB}/build/git/ftp%3A%2F%2Fprotocol.unsupported/main", "scheme 'ftp'"),
+    # repoproviders.py GitRepoProvider / GitLabRepoProvider: the ref must not be empty
+    (f"{MB}/v2/git/{CI_REPO}/", "missing the ref"),
+    (f"{MB}/v2/gl/g%2Fp/", "missing the ref"),
+    # repoproviders.py GistRepoProvider: user and gist id both needed
+    (f"{MB}/build/gist/mariusvniekerk/", "must be '<user>/<gist-id>'"),
+    # repoproviders.py HydroshareProvider: no 32 lower-case hex digits, no resource
+    (f"{MB}/v2/hydroshare/abc", "has no HydroShare resource id"),
+    (f"{MB}/v2/hydroshare/{HS_ID.upper()}", "lower-case"),
+    # the DOI providers' validateRegex 10\.\d+\/(.)+ (the /v2/ page's route)
+    (f"{MB}/v2/zenodo/10.5281/", "is malformed"),
+    (f"{MB}/v2/zenodo/zenodo.3242074", "is malformed"),
+    # static/js/App.jsx: the /v2/ page routes only a spec of the provider's shape
+    (f"{MB}/v2/gist/{GIST}/HEAD/extra", "launch page answers 'Not Found'"),
+    (f"{MB}/v2/hydroshare/10.4211/hs.{HS_DOI_ID}", "launch page answers 'Not Found'"),
+    (f"{MB}/v2/hydroshare/{HS_ID}//", "launch page answers 'Not Found'"),
+    # app.py: /v2/ and /build/ exist for the configured providers only
+    (f"{MB}/v2/svn/u/r/HEAD", "unknown provider 'svn'"),
+    (f"{MB}/build/gh/", "gh spec is empty"),
+    # app.py: /repo/([^/]+)/([^/]+)(/.*)?
+    (f"{MB}/repo/u", "a legacy link must be /repo/<user>/<repo>"),
+    (f"{MB}/repo/u//x", "a legacy link must be /repo/<user>/<repo>"),
+]
+
+
+# parse() reads these as clone URLs: their paths do not have a Binder link's shape
+NOT_LINK_SHAPED = {f"{MB}/v2/svn/u/r/HEAD", f"{MB}/repo/u"}
+
+
+@pytest.mark.parametrize(("url", "fragment"), BINDERHUB_REJECTS)
+def test_links_binderhub_rejects(url: str, fragment: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_launch_link(url)
+    assert fragment in str(info.value)
+    if url not in NOT_LINK_SHAPED:
+        with pytest.raises(SpecError):
+            parse(url)
+
+
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        # spec strings are read as the build handler reads what follows /build/
+        ("gh/u/r/HEAD/", Spec(Provider.GH, "u/r")),
+        ("gh/u/r.git/main", Spec(Provider.GH, "u/r", "main")),
+        ("zenodo/10.5281/zenodo.3242074/", Spec(Provider.ZENODO, "10.5281/zenodo.3242074")),
+        (f"gist/{GIST}/", Spec(Provider.GIST, GIST)),
+        (f"gist/{GIST}//x", Spec(Provider.GIST, GIST)),
+        (f"hydroshare/x{HS_ID}y/", Spec(Provider.HYDROSHARE, HS_ID)),
+    ],
+)
+def test_spec_strings_as_binderhub_reads_them(text: str, spec: Spec) -> None:
+    assert Spec.parse(text) == spec
+    assert parse(text) == spec
+
+
+def test_repository_spellings_binderhub_reads_alike() -> None:
+    # one '.git' goes, as BinderHub drops it; a DOI never ends in '/'; a HydroShare DOI names
+    # the resource (tests/test_repoproviders.py test_hydroshare_doi)
+    assert Spec(Provider.GH, "u/r.git") == Spec(Provider.GH, "u/r")
+    assert Spec(Provider.ZENODO, "10.5281/zenodo.1/") == Spec(Provider.ZENODO, "10.5281/zenodo.1")
+    assert parse_repo_url(f"10.4211/hs.{HS_DOI_ID}") == (Spec(Provider.HYDROSHARE, HS_DOI_ID), None)
+    assert parse(f"https://doi.org/10.4211/hs.{HS_DOI_ID}") == Spec(Provider.HYDROSHARE, HS_DOI_ID)
+    assert LaunchLink(MB, Spec(Provider.GH, "u/r"), "/lab").urlpath == "lab"
+    assert LaunchLink(MB, Spec(Provider.GH, "u/r"), "///").urlpath is None
 
 
 # --- parse(): the convenience entry point ----------------------------------------------------
@@ -579,6 +841,8 @@ _ref_component = _plain_component(_REF_CHARS).filter(lambda s: s != "@")
 refs = st.one_of(st.just("HEAD"), st.lists(_ref_component, min_size=1, max_size=4).map("/".join))
 gh_users = st.text(_NAME + "-", min_size=1, max_size=12)
 gh_names = st.text(_NAME + "-_.", min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
+# names a GitHub repository can have: BinderHub drops one '.git', so none ends in '.git'
+gh_repo_names = gh_names.filter(lambda s: not s.endswith(".git"))
 hosts = st.lists(
     st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=8), min_size=1, max_size=3
 ).map(".".join)
@@ -614,17 +878,18 @@ def specs(draw: st.DrawFn) -> Spec:
     provider = draw(st.sampled_from(list(Provider)))
     match provider:
         case Provider.GH:
-            return Spec(provider, f"{draw(gh_users)}/{draw(gh_names)}", draw(refs))
+            return Spec(provider, f"{draw(gh_users)}/{draw(gh_repo_names)}", draw(refs))
         case Provider.GIST:
             gist_id = draw(st.text(_NAME, min_size=1, max_size=32))
-            return Spec(provider, f"{draw(gh_users)}/{gist_id}", draw(st.none() | refs))
+            gist_ref = st.none() | st.just("HEAD") | _ref_component  # one segment
+            return Spec(provider, f"{draw(gh_users)}/{gist_id}", draw(gist_ref))
         case Provider.GIT:
             return Spec(provider, draw(clone_urls()), draw(refs))
         case Provider.GL:
             project = draw(st.lists(gh_names, min_size=2, max_size=4))
             return Spec(provider, "/".join(project), draw(refs))
         case Provider.HYDROSHARE:
-            return Spec(provider, draw(st.text("0123456789abcdefABCDEF", min_size=32, max_size=32)))
+            return Spec(provider, draw(st.text("0123456789abcdef", min_size=32, max_size=32)))
         case Provider.CKAN:
             scheme = draw(st.sampled_from(["http", "https"]))
             query = draw(st.sampled_from(["", "?id=1&x=%20"]))
@@ -688,9 +953,8 @@ def test_no_double_encoding(spec: Spec) -> None:
 
 
 @FAST
-@given(gh_users, gh_names, refs)
+@given(gh_users, gh_repo_names, refs)
 def test_github_tree_urls_round_trip(user: str, name: str, ref: str) -> None:
-    name = name.removesuffix(".git") or "r"  # from_url drops a .git suffix
     spec = Spec(Provider.GH, f"{user}/{name}", ref)
     url = f"{spec.repo_url}/tree/{spec.path.split('/', 2)[2]}"
     assert Spec.from_url(url) == spec

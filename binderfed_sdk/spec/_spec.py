@@ -3,6 +3,14 @@
 A spec is what follows `/build/` or `/v2/` in a BinderHub URL: `<provider>/<path>`. The hub
 takes the path raw and does not unquote it, so a path here is percent-encoded exactly once,
 and parsing decodes it exactly once.
+
+Links are read as BinderHub reads them (jupyterhub/binderhub: `builder.py`, `repoproviders.py`,
+`main.py`, `app.py`, the `/v2/` page's routes in `static/js/App.jsx` and query handling in
+`js/packages/binderhub-client/lib/spec.js`): trailing '/' of a spec dropped, `.git` dropped from
+a GitHub repository name, a gist read up to its third segment, a HydroShare resource id found
+anywhere in its spec, `labpath` before `filepath` before `urlpath`. Beyond BinderHub's defaults,
+`git` also takes `file://` URLs and absolute paths (the sandbox build service clones those; a
+BinderHub takes them when `GitRepoProvider.allowed_protocols` allows it).
 """
 
 from __future__ import annotations
@@ -137,10 +145,14 @@ def _check_ref(what: str, ref: str) -> None:
 _GH_USER = re.compile(r"[A-Za-z0-9-]+")
 _GH_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _GIST_ID = re.compile(r"[A-Za-z0-9]+")
-_DOI = re.compile(r"10\.[0-9]{4,9}/\S+")
-_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+# the shape BinderHub's /v2/ page demands of a DOI spec; doi.org decides whether it exists
+_DOI = re.compile(r"10\.[0-9]+/.+", re.DOTALL)
+# BinderHub knows a HydroShare resource by 32 lower-case hex digits; the last such run counts
+_HYDRO_ID = re.compile(r"[0-9a-f]{32}")
+_HYDRO_ID_IN = re.compile(r".*([0-9a-f]{32})", re.DOTALL)
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://.*", re.DOTALL)
-_SCP = re.compile(r"(?P<user>[^@/:]+)@(?P<host>[^@/:]+):(?P<path>.+)", re.DOTALL)
+# user@host:path as BinderHub's git provider recognises it (and clones it as ssh://)
+_SCP = re.compile(r"(?P<user>[\w-]+)@(?P<host>[\w.-]+):(?P<path>.+)", re.DOTALL)
 _GIT_SCHEMES: Final = ("http", "https", "file", "git", "ssh")
 
 
@@ -160,6 +172,12 @@ def _check_gh_user(user: str) -> None:
         raise SpecError(f"GitHub user name {user!r} may only contain ASCII letters, digits and '-'")
 
 
+def _tidy_gh(repo: str) -> str:
+    """BinderHub drops one `.git` from the repository name (`repo.git` is `repo`)."""
+    user, slash, name = repo.partition("/")
+    return f"{user}{slash}{name.removesuffix('.git')}" if "/" not in name else repo
+
+
 def _check_gh(repo: str) -> None:
     user, name = _names("GitHub repo", repo, "'<user>/<repo>'", 2)
     _check_gh_user(user)
@@ -167,6 +185,9 @@ def _check_gh(repo: str) -> None:
         raise SpecError(
             f"GitHub repository name {name!r} may only contain ASCII letters, digits, '-', '_', '.'"
         )
+    if name.endswith(".git"):
+        # BinderHub drops one `.git` only, and GitHub has no repository named `x.git`
+        raise SpecError(f"GitHub repository name {name!r} ends in '.git' even without its '.git'")
 
 
 def _check_gist(repo: str) -> None:
@@ -208,21 +229,37 @@ def _check_git(repo: str) -> None:
     )
 
 
+def _tidy_doi(doi: str) -> str:
+    """A DOI never ends in '/'; BinderHub would drop it from a link anyway."""
+    return doi.rstrip("/")
+
+
 def _check_doi(doi: str) -> None:
     if not _DOI.fullmatch(doi):
         raise SpecError(
-            f"DOI {doi!r} is malformed: expected '10.<4-9 digits>/<suffix without whitespace>', "
+            f"DOI {doi!r} is malformed: expected '10.<digits>/<suffix>', "
             "e.g. '10.5281/zenodo.3242074'"
         )
-    if "" in doi.split("/"):
-        raise SpecError(f"DOI {doi!r} has an empty path segment")
 
 
 def _check_hydroshare(repo: str) -> None:
-    if not _HEX32.fullmatch(repo):
+    if not _HYDRO_ID.fullmatch(repo):
+        case = " lower-case" if _HYDRO_ID.fullmatch(repo.lower()) else ""
         raise SpecError(
-            f"HydroShare resource id {repo!r} must be 32 hex digits (it has {len(repo)} characters)"
+            f"HydroShare resource id {repo!r} must be 32{case} hex digits "
+            f"(it has {len(repo)} characters)"
         )
+
+
+def _read_hydroshare(what: str, raw: str) -> str:
+    """The resource id in a raw hydroshare spec: the id, a resource URL or a HydroShare DOI.
+
+    BinderHub does not decode this spec; it takes the last run of 32 lower-case hex digits in it.
+    """
+    if match := _HYDRO_ID_IN.match(raw):
+        return match[1]
+    case = " (BinderHub only knows lower-case ids)" if _HYDRO_ID_IN.match(raw.lower()) else ""
+    raise SpecError(f"{what} has no HydroShare resource id (32 hex digits){case}")
 
 
 def _check_ckan(repo: str) -> None:
@@ -253,6 +290,22 @@ class _Rule:
     opaque: bool
     check: Callable[[str], None]  # raises SpecError for an invalid decoded repo
     url: Callable[[str], str]  # decoded repo -> a human URL of the repository
+    # the shape the hub's /v2/ page routes on (the raw path, one trailing '/' allowed); any
+    # other /v2/ link shows "Not Found" (binderhub static/js/App.jsx, each provider's
+    # display_config["spec"]["validateRegex"] in repoproviders.py)
+    page: re.Pattern[str]
+    tidy: Callable[[str], str] = str  # a decoded repo as BinderHub reads it
+    # reads the repo out of the raw path itself, which the hub never decodes (hydroshare)
+    read: Callable[[str, str], str] | None = None
+    ref_one_segment: bool = False  # the hub reads the ref up to the next '/' only (gist)
+
+
+def _page(shape: str) -> re.Pattern[str]:
+    return re.compile(f"(?:{shape})/?", re.DOTALL)
+
+
+_ONE_SEGMENT: Final = _page(r"[^/]+")
+_REPO_AND_REF: Final = _page(r"[^/]+/.+")
 
 
 def _doi_url(doi: str) -> str:
@@ -267,6 +320,8 @@ def _doi_rule(name: str) -> _Rule:
         opaque=False,
         check=_check_doi,
         url=_doi_url,
+        page=_page(r"10\.[0-9]+/.+"),
+        tidy=_tidy_doi,
     )
 
 
@@ -279,6 +334,8 @@ _RULES: Final[Mapping[Provider, _Rule]] = {
         opaque=False,
         check=_check_gh,
         url=lambda repo: f"https://github.com/{repo}",
+        page=_page(r"[^/]+/[^/]+/.+"),
+        tidy=_tidy_gh,
     ),
     Provider.GIST: _Rule(
         form="gist/<user>/<gist-id>[/<ref>]",
@@ -287,6 +344,8 @@ _RULES: Final[Mapping[Provider, _Rule]] = {
         opaque=False,
         check=_check_gist,
         url=lambda repo: f"https://gist.github.com/{repo}",
+        page=_page(r"[^/]+/[^/]+(?:/[^/]+)?"),
+        ref_one_segment=True,
     ),
     Provider.GIT: _Rule(
         form="git/<percent-encoded clone URL>/<ref>",
@@ -295,6 +354,7 @@ _RULES: Final[Mapping[Provider, _Rule]] = {
         opaque=True,
         check=_check_git,
         url=str,
+        page=_REPO_AND_REF,
     ),
     Provider.GL: _Rule(
         form="gl/<percent-encoded namespace%2Fproject>/<ref>",
@@ -303,6 +363,7 @@ _RULES: Final[Mapping[Provider, _Rule]] = {
         opaque=True,
         check=_check_gl,
         url=lambda repo: f"https://gitlab.com/{repo}",
+        page=_REPO_AND_REF,
     ),
     Provider.ZENODO: _doi_rule("zenodo"),
     Provider.FIGSHARE: _doi_rule("figshare"),
@@ -314,6 +375,8 @@ _RULES: Final[Mapping[Provider, _Rule]] = {
         opaque=False,
         check=_check_hydroshare,
         url=lambda repo: f"https://www.hydroshare.org/resource/{repo}/",
+        page=_ONE_SEGMENT,
+        read=_read_hydroshare,
     ),
     Provider.CKAN: _Rule(
         form="ckan/<percent-encoded dataset URL>",
@@ -322,6 +385,7 @@ _RULES: Final[Mapping[Provider, _Rule]] = {
         opaque=True,
         check=_check_ckan,
         url=str,
+        page=_ONE_SEGMENT,
     ),
 }
 
@@ -341,8 +405,9 @@ def _provider(name: str) -> Provider:
 class Spec:
     """A validated Binder spec: provider, decoded repo and ref.
 
-    `ref` left as None becomes "HEAD" for gh, git and gl; gist may have a ref or not; the DOI
-    providers, hydroshare and ckan have none.
+    `ref` left as None becomes "HEAD" for gh, git and gl; gist may have a ref (one segment) or
+    not; the DOI providers, hydroshare and ckan have none. The repo is kept as BinderHub reads
+    it: one `.git` dropped from a GitHub repository name, trailing '/' dropped from a DOI.
     """
 
     provider: Provider
@@ -354,6 +419,7 @@ class Spec:
         object.__setattr__(self, "provider", provider)  # a plain "gh" becomes Provider.GH
         rule = _RULES[provider]
         _check_value(f"{provider} repo {self.repo!r}", self.repo)
+        object.__setattr__(self, "repo", rule.tidy(self.repo))
         rule.check(self.repo)
         if self.ref is None:
             if rule.ref is _Ref.REQUIRED:
@@ -362,21 +428,37 @@ class Spec:
             raise SpecError(f"{provider} specs have no ref, but ref {self.ref!r} was given")
         else:
             _check_ref(f"{provider} ref {self.ref!r}", self.ref)
+            if rule.ref_one_segment and "/" in self.ref:
+                raise SpecError(
+                    f"{provider} ref {self.ref!r} contains '/': BinderHub reads a {provider} "
+                    "ref up to the next '/' (a revision id, HEAD, master or main)"
+                )
 
     @classmethod
     def parse(cls, text: str) -> Spec:
-        """Parse `<provider>/<path>` as it appears after `/build/` or `/v2/` (encoded once)."""
+        """Parse `<provider>/<path>` as it appears after `/build/` or `/v2/` (encoded once).
+
+        Read as BinderHub's build handler reads it: trailing '/' dropped first, then split
+        the provider's way (see the module docstring).
+        """
         name, slash, path = text.partition("/")
         if not slash:
             raise SpecError(f"spec {text!r} has no '/': expected '<provider>/<spec>'")
         provider = _provider(name)
         rule = _RULES[provider]
+        # BinderHub strips every trailing '/' before it reads a spec (builder.py, BuildHandler);
+        # real links carry one, DOI-based ones above all
+        path = path.rstrip("/")
         what = f"{provider} spec {path!r}"
+        if not path:
+            raise SpecError(f"{provider} spec is empty: expected {rule.form}")
         _check_chars(what, path)
         for ch in "?#":
             if ch in path:
                 # a URL would end the path there, so it can only be a forgotten encoding
                 raise SpecError(f"{what} contains a raw {ch!r}: it must be percent-encoded")
+        if rule.read is not None:
+            return cls(provider, rule.read(what, path))
         _check_escapes(what, path)
         raw_repo, raw_ref = path, None
         if rule.parts is not None:
@@ -384,8 +466,14 @@ class Spec:
             raw_repo = "/".join(pieces[: rule.parts])
             if len(pieces) > rule.parts:
                 raw_ref = pieces[rule.parts]
+                if rule.ref_one_segment:
+                    # the hub ignores what follows; an empty ref is no ref
+                    raw_ref = raw_ref.partition("/")[0] or None
             elif len(pieces) == rule.parts and rule.ref is _Ref.REQUIRED:
-                raise SpecError(f"{what} is missing the ref: expected {rule.form}")
+                raise SpecError(
+                    f"{what} is missing the ref: expected {rule.form}"
+                    f" (e.g. '{provider}/{path}/HEAD' for the default branch)"
+                )
         if rule.opaque:
             for ch in ":/":
                 if ch in raw_repo:
@@ -446,11 +534,12 @@ def parse_spec(text: str) -> Spec:
 
 # Path segments that start the Binder part of a link; a hub's base path may not use them.
 _MARKERS: Final = ("v2", "build", "repo")
-# Query parameters that say what to open, and the urlpath prefix each one means.
+# Query parameters that say what to open, and the urlpath prefix each one means, first the
+# one that wins when a link has several (binderhub-client lib/spec.js, fromSearchParams).
 _PATH_PARAMS: Final[Mapping[str, str]] = {
-    "urlpath": "",
     "labpath": "doc/tree/",
     "filepath": "tree/",
+    "urlpath": "",
 }
 
 
@@ -516,6 +605,8 @@ class LaunchLink:
         object.__setattr__(self, "hub", _normalize_hub(self.hub))
         if self.urlpath is not None:
             _check_urlpath(self.urlpath)
+            # the launch page drops leading '/' (it opens the path relative to the server)
+            object.__setattr__(self, "urlpath", self.urlpath.lstrip("/") or None)
 
     @property
     def url(self) -> str:
@@ -532,28 +623,32 @@ class LaunchLink:
         return formatter(self.url, badge_url)
 
 
-def _urlpath_from_query(query: str, what: str) -> str | None:
-    found: list[tuple[str, str]] = []
+def _urlpath_from_query(query: str) -> str | None:
+    """What the launch page opens, read as a browser's URLSearchParams reads the query.
+
+    The first value of a parameter counts; `labpath` wins over `filepath`, which wins over
+    `urlpath`; a malformed escape stays as it is and bad UTF-8 becomes U+FFFD, as in a browser.
+    """
+    first: dict[str, str] = {}
     for piece in query.split("&"):
         key, _, value = piece.partition("=")
-        if unquote_plus(key) in _PATH_PARAMS:
-            name = unquote_plus(key)
-            _check_escapes(f"{name} of {what}", value)
-            try:
-                found.append((name, unquote_plus(value, errors="strict")))
-            except UnicodeDecodeError:
-                raise SpecError(f"{name} of {what} does not decode to UTF-8 text") from None
-    if len(found) > 1:
-        names = ", ".join(name for name, _ in found)
-        raise SpecError(f"{what} says what to open more than once ({names}): give one")
-    if not found or not found[0][1]:
-        return None
-    name, value = found[0]
-    return _PATH_PARAMS[name] + value
+        name = unquote_plus(key, errors="replace")
+        if name in _PATH_PARAMS and name not in first:
+            first[name] = unquote_plus(value, errors="replace")
+    for name, prefix in _PATH_PARAMS.items():
+        if name in first:
+            value = first[name]
+            # a file path loses one trailing '/'; an empty urlpath is none
+            return prefix + value.removesuffix("/") if prefix else value or None
+    return None
 
 
 def _legacy(segments: list[str], what: str) -> tuple[Spec, str | None]:
-    """`/repo/<user>/<repo>[/<path>]`: gh user/repo at "master", the path is the urlpath."""
+    """`/repo/<user>/<repo>[/<path>]`: gh user/repo at "master", the path is the urlpath.
+
+    BinderHub redirects it to `/v2/gh/<user>/<repo>/master[?urlpath=/<path>]` and drops the
+    query (main.py, LegacyRedirectHandler; tests/test_legacy.py).
+    """
     if len(segments) < 2 or not segments[0] or not segments[1]:
         raise SpecError(f"{what}: a legacy link must be /repo/<user>/<repo>[/<path>]")
     user = _decode(f"user of {what}", segments[0])
@@ -563,11 +658,25 @@ def _legacy(segments: list[str], what: str) -> tuple[Spec, str | None]:
     return Spec(Provider.GH, f"{user}/{name}", "master"), urlpath
 
 
+def _check_page(raw: str, what: str) -> None:
+    """A /v2/ link opens the launch page only if its spec has the provider's shape."""
+    name, _, path = raw.partition("/")
+    rule = _RULES[Provider(name)]
+    if not rule.page.fullmatch(path):
+        raise SpecError(
+            f"{what}: BinderHub's launch page answers 'Not Found' for it: "
+            f"a /v2/ link's spec must look like {rule.form}"
+        )
+
+
 def parse_launch_link(url: str) -> LaunchLink:
     """Parse a Binder link: `/v2/...` or `/build/...` on any hub, or legacy `/repo/u/r[/path]`.
 
-    `labpath=<p>` means urlpath `doc/tree/<p>`, `filepath=<p>` means `tree/<p>`; other query
-    parameters and the fragment do not change the launch and are ignored.
+    Every link BinderHub takes is read as it reads it, so the spec is the one it would use:
+    trailing '/' dropped, and `labpath=<p>` means urlpath `doc/tree/<p>`, `filepath=<p>` means
+    `tree/<p>` (`labpath` first, then `filepath`, then `urlpath`); other query parameters and
+    the fragment do not change the launch and are ignored, and so is a legacy link's query.
+    A link BinderHub refuses (or whose launch page says "Not Found") raises `SpecError`.
     """
     # the query stays out of messages: errors must never carry what a link might hide there
     what = f"link {url.split('?', 1)[0].split('#', 1)[0]!r}"
@@ -583,15 +692,14 @@ def parse_launch_link(url: str) -> LaunchLink:
     if at is None:
         raise SpecError(f"{what} is not a Binder link: its path has no /v2/, /build/ or /repo/")
     hub = f"{parts.scheme}://{parts.netloc}" + "".join(f"/{s}" for s in segments[:at])
-    urlpath = _urlpath_from_query(parts.query, what)
     if segments[at] == "repo":
-        spec, legacy_path = _legacy(segments[at + 1 :], what)
-        if legacy_path is not None:
-            if urlpath is not None:
-                raise SpecError(f"{what} gives a path both after /repo/ and in its query")
-            urlpath = legacy_path
+        spec, urlpath = _legacy(segments[at + 1 :], what)
     else:
-        spec = Spec.parse("/".join(segments[at + 1 :]))
+        raw = "/".join(segments[at + 1 :])
+        spec = Spec.parse(raw)  # the build handler's reading, with its precise errors
+        if segments[at] == "v2":
+            _check_page(raw, what)
+        urlpath = _urlpath_from_query(parts.query)
     return LaunchLink(hub, spec, urlpath)
 
 
@@ -601,6 +709,7 @@ _DOI_HOSTS: Final = frozenset({"doi.org", "dx.doi.org", "www.doi.org"})
 _DOI_PREFIXES: Final[Mapping[str, Provider]] = {
     "10.5281": Provider.ZENODO,
     "10.6084": Provider.FIGSHARE,
+    "10.4211": Provider.HYDROSHARE,  # 10.4211/hs.<id> (binderhub tests/test_repoproviders.py)
 }
 
 
@@ -708,7 +817,10 @@ def parse_repo_url(url: str) -> tuple[Spec, str | None]:
     """
     _check_value(f"repository URL {url!r}", url)
     if (doi := _doi_in(url)) is not None:
-        return Spec(_DOI_PREFIXES.get(doi.split("/", 1)[0], Provider.DATAVERSE), doi), None
+        provider = _DOI_PREFIXES.get(doi.split("/", 1)[0], Provider.DATAVERSE)
+        if provider is Provider.HYDROSHARE:
+            return Spec(provider, _read_hydroshare(f"HydroShare DOI {doi!r}", doi)), None
+        return Spec(provider, doi), None
     scp = None if "://" in url else _SCP.fullmatch(url)
     if scp is not None and scp["host"].lower() in ("github.com", "www.github.com"):
         return _from_github(_segments(scp["path"]), url)
