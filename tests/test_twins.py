@@ -229,11 +229,17 @@ def test_interrupted_inside_a_session_shuts_it_down(twin: Twin, wirehub: WireHub
     async def scenario() -> float:
         async with twin.within(twin.BinderHub(wirehub.url, limits=LIMITS)) as hub:
 
+            in_session = threading.Event()
+
             async def use_a_session() -> None:
                 async with twin.within(await twin(hub.launch("gh/org/instant/HEAD"))):
+                    in_session.set()
                     await twin.wait(30)
 
-            return await twin.interrupt_when(lambda: len(wirehub.tokens) == 1, use_a_session)
+            # interrupted once the client holds the session: the hub having sent `ready` is
+            # not enough, an interruption before the client reads it leaves it no token to
+            # shut the server down with
+            return await twin.interrupt_when(in_session.is_set, use_a_session)
 
     assert twin.run(scenario) < 3
     assert len(wirehub.tokens) == shutdowns(wirehub) == 1
