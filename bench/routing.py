@@ -5,8 +5,8 @@ rounds of all lines interleaved so that the machine's slow spells hit every line
 best round is the cost (as timeit reports it), the median beside it shows the noise. The first
 picks are counted. Target: <= 20 us per decision. Weighted random and rendezvous must
 give each member its weight's share of first picks within 1 percentage point (rendezvous over
-N distinct keys `gh/org/repo-{i}`); least-loaded and pinned do not follow weights, so their
-shares are shown without a verdict.
+N distinct repositories, keyed as the redirector keys them, `/build/gh/org/repo-{i}`);
+least-loaded and pinned do not follow weights, so their shares are shown without a verdict.
 
     python bench/routing.py [N]
 """
@@ -27,6 +27,7 @@ from binderfed_sdk.federation._routing import (
     Rendezvous,
     WeightedRandom,
     check_ranking,
+    routing_key,
 )
 
 if TYPE_CHECKING:
@@ -39,14 +40,14 @@ ROUNDS = 10
 # mybinder.org as of 2026-08 (quotas 300/180/60 pods); headroom as a busy afternoon might have it
 MEMBER_SETS: dict[str, list[Candidate]] = {
     "50/50/50": [
-        Candidate("hetzner-2i2c", 50, prime=True, headroom=140),
-        Candidate("hetzner-gesis", 50, headroom=75),
-        Candidate("bids-ovh", 50, headroom=None),
+        Candidate("hetzner-2i2c", 50, prime=True, headroom=140, quota=300),
+        Candidate("hetzner-gesis", 50, headroom=75, quota=180),
+        Candidate("bids-ovh", 50, headroom=None, quota=60),
     ],
     "60/30/10": [
-        Candidate("hetzner-2i2c", 60, prime=True, headroom=140),
-        Candidate("hetzner-gesis", 30, headroom=75),
-        Candidate("bids-ovh", 10, headroom=None),
+        Candidate("hetzner-2i2c", 60, prime=True, headroom=140, quota=300),
+        Candidate("hetzner-gesis", 30, headroom=75, quota=180),
+        Candidate("bids-ovh", 10, headroom=None, quota=60),
     ],
     "10 members": [
         Candidate(f"member-{i}", 10 * (i + 1), prime=i == 0, headroom=None if i % 3 else 20 * i)
@@ -85,7 +86,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     if n < ROUNDS:
         sys.exit(f"N must be at least {ROUNDS}")
-    keys = [f"gh/org/repo-{i}" for i in range(n)]
+    keys = [routing_key(f"/build/gh/org/repo-{i}/HEAD") for i in range(n)]
     size = -(-n // ROUNDS)
     chunks = [keys[start : start + size] for start in range(0, n, size)]
     lines: list[tuple[str, list[Candidate], RoutingPolicy, bool]] = []

@@ -25,6 +25,7 @@ _UNITS = (("GiB", 1 << 30, 1), ("MiB", 1 << 20, 0), ("KiB", 1 << 10, 0), ("B", 1
 #: the culling rule that stops a session first, in words that follow "N min left"
 _CULL_REASON = {
     "idle": "if nothing runs",
+    "server-idle": "if nothing runs",
     "max-age": "before the session age limit",
     "cpu": "before the CPU-time budget runs out",
 }

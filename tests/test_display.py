@@ -125,6 +125,7 @@ def widget_text(info: SessionInfo) -> tuple[str, SessionStatus]:
 def test_cli_widget_and_status_bar_say_the_same() -> None:
     info = session(
         seconds_left=700.0,
+        seconds_left_latest=1300.0,
         idle_seconds_left=700.0,
         cull_reason="idle",
         memory_used=int(1.1 * GIB),

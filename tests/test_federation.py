@@ -18,11 +18,16 @@ from binderfed_sdk import BuildFailed, RateLimited, SpecError, StreamLimits
 from binderfed_sdk._errors import FederationError, LaunchExhausted, RedirectRefused
 from binderfed_sdk.federation._async_client import AsyncFederation
 from binderfed_sdk.federation._client import Federation
-from binderfed_sdk.federation._config import FederationConfig, load_federation
+from binderfed_sdk.federation._config import (
+    CheckSettings,
+    FederationConfig,
+    config_from_active_hosts,
+    load_federation,
+)
 from binderfed_sdk.federation._failover import should_fail_over
-from binderfed_sdk.federation._health import judge_member
+from binderfed_sdk.federation._health import candidates, judge_federation, judge_member
 from binderfed_sdk.federation._prime import PrimeOutcome
-from binderfed_sdk.federation._routing import Pinned
+from binderfed_sdk.federation._routing import LeastLoaded, Pinned, Rendezvous, routing_key
 from binderfed_sdk.hub._models import Health, HealthCheck, Versions
 from binderfed_sdk.sandbox.redirector import Redirector
 
@@ -77,6 +82,116 @@ def test_mybinder_members_ship_with_the_package() -> None:
     assert fed.pod_headroom == 10
     assert fed.check.timeout == 5
     assert fed.member("bids-ovh").registry == "registry.bids.mybinder.org"
+    # as deployed (mybinder.org-deploy, 2026-08): LaunchQuota.total_quota per member,
+    # BinderHub.per_repo_quota and the GitHub spec_config quotas, the redirector's check
+    assert {m.name: m.launch_quota for m in fed.members} == {
+        "hetzner-2i2c": 300,
+        "hetzner-gesis": 180,
+        "bids-ovh": 60,
+    }
+    assert fed.per_repo_quota == 100
+    assert fed.check == CheckSettings(period=15, jitter=0.1, retries=5, timeout=5, failed_period=90)
+    assert fed.repo_quota("gh", "binder-examples/requirements/HEAD") == 100
+    assert fed.repo_quota("gh", "Petlja/anything/HEAD") == 50  # case ignored, as BinderHub does
+    assert fed.repo_quota("gh", "MNGuenther/hackanexoplanet-env/main") == 300
+    assert fed.repo_quota("gl", "petlja%2Fx/HEAD") == 100  # those patterns are GitHub's only
+    assert fed.repo_quota("gh", "x/petlja/HEAD") == 100  # matched from the start
+
+
+def test_member_list_loads_as_the_redirector_loads_it() -> None:
+    fed = load_federation(
+        {
+            "hosts": {
+                "prime": {"url": "https://p.test//", "weight": 50, "prime": True},
+                "off": {"url": "https://off.test", "weight": 0},
+                "off-float": {"url": "https://off2.test", "weight": 0.0},
+                "gone": None,  # what a helm chart can do to remove a member
+                "on": {"url": "https://on.test/sub/", "weight": 1},
+            }
+        }
+    )
+    assert list(fed.hosts) == ["prime", "on"]  # zero-weight and null hosts removed at load
+    assert [m.name for m in fed.members] == ["prime", "on"]
+    with pytest.raises(FederationError, match="unknown member 'off'"):
+        fed.member("off")
+    # trailing slashes go, as the redirector strips them; the SDK joins paths under one
+    assert fed.prime.redirect_url == "https://p.test"
+    assert fed.prime.url == "https://p.test/"
+    assert fed.member("on").redirect_url == "https://on.test/sub"
+    # a zero-weight prime: the redirector drops it, then refuses to start without a prime
+    zero_prime = {
+        "hosts": {
+            "p": {"url": "https://p.test", "weight": 0, "prime": True},
+            "q": {"url": "https://q.test", "weight": 5},
+        }
+    }
+    with pytest.raises(FederationError, match="prime member 'p' has weight 0"):
+        load_federation(zero_prime)
+    with pytest.raises(FederationError, match="at least one member with weight > 0"):
+        load_federation({"hosts": {"a": {"url": "https://a.test", "weight": 0}}})
+
+
+def test_health_checks_are_scheduled_with_the_redirectors_jitter() -> None:
+    check = CheckSettings(period=15, jitter=0.1, failed_period=90)
+    # (1 + jitter * (0.5 - random())) * period: +-5 % for mybinder.org's jitter of 0.1
+    assert check.next_check(draw=lambda: 0.0) == pytest.approx(15.75)
+    assert check.next_check(draw=lambda: 0.5) == 15
+    assert check.next_check(draw=lambda: 0.999999) == pytest.approx(14.25, abs=1e-4)
+    assert check.next_check(failed=True, draw=lambda: 0.0) == pytest.approx(94.5)
+    assert check.next_check(2.0, draw=lambda: 1.0) == pytest.approx(1.9)
+    pauses = [check.next_check() for _ in range(10_000)]
+    assert 14.25 <= min(pauses) < 14.3
+    assert 15.7 < max(pauses) <= 15.75
+
+
+def test_candidates_count_headroom_against_the_launch_quota() -> None:
+    fed = load_federation(
+        {
+            "hosts": {
+                "reported": {"url": "http://r.test", "weight": 1, "launch_quota": 300},
+                "unreported": {"url": "http://u.test", "weight": 1, "launch_quota": 60},
+                "unknown": {"url": "http://x.test", "weight": 1},
+            }
+        }
+    )
+    versions = Versions(binderhub="1")
+
+    def health(pods: int, quota: int | None) -> Health:
+        check = HealthCheck(service="Pod quota", ok=True, total_pods=pods, quota=quota)
+        return Health(ok=True, checks=[check], status_code=200)
+
+    state = judge_federation(
+        fed,
+        {
+            "reported": (versions, health(20, 100), 0.1),  # /health's own quota wins
+            "unreported": (versions, health(15, None), 0.1),  # none: the member's launch quota
+            "unknown": (versions, health(5, None), 0.1),  # neither: unknown
+        },
+    )
+    by_name = {c.name: c for c in candidates(fed, state, repo_full={"reported"})}
+    assert (by_name["reported"].headroom, by_name["reported"].quota) == (80, 100)
+    assert (by_name["unreported"].headroom, by_name["unreported"].quota) == (45, 60)
+    assert (by_name["unknown"].headroom, by_name["unknown"].quota) == (None, None)
+    assert [n for n, c in by_name.items() if c.repo_full] == ["reported"]
+    before_health = {c.name: c for c in candidates(fed, None)}
+    assert before_health["unreported"].quota == 60
+    assert before_health["unreported"].headroom is None
+
+
+def test_active_hosts_keep_an_unhealthy_prime() -> None:
+    base = load_federation(
+        {
+            "hosts": {
+                "p": {"url": "https://p.test", "weight": 50, "prime": True, "launch_quota": 9},
+                "q": {"url": "https://q.test", "weight": 50},
+            }
+        }
+    )
+    answer = {"active_hosts": {"q": {"url": "https://q.test", "weight": 50, "prime": False}}}
+    refreshed = config_from_active_hosts(base, answer, "https://r.test")
+    assert list(refreshed.hosts) == ["q", "p"]
+    assert refreshed.prime.name == "p"
+    assert refreshed.prime.launch_quota == 9
 
 
 def test_member_list_from_file_and_environment(
@@ -199,6 +314,36 @@ def test_route_skips_unhealthy_and_falls_back_to_prime(hubs: dict[str, WireHub])
         fed.route("gh/org/../HEAD")
 
 
+def test_least_loaded_uses_the_launch_quotas_when_health_has_none() -> None:
+    """/health without a Pod quota (BinderHub reports `quota: null` without a LaunchQuota
+    total): headroom is counted against each member's launch quota from the member list."""
+    servers = {name: WireHub(name=name) for name in "abc"}
+    pods = {"a": 250, "b": 5, "c": 100}
+    quotas = {"a": 300, "b": 60, "c": 180}
+    for name, server in servers.items():
+        server.start()
+        server.health_checks[2].update(total_pods=pods[name], user_pods=pods[name], quota=None)
+    try:
+        hosts = {
+            n: {"url": s.url, "weight": 50, "prime": n == "a", "launch_quota": quotas[n]}
+            for n, s in servers.items()
+        }
+        with Federation({"hosts": hosts}, policy="least-loaded") as fed:
+            assert [m.name for m in fed.route("gh/org/repo/HEAD")] == ["c", "b", "a"]  # 80/55/50
+            # /health's own quota, when it gives one, is the one the redirector uses too
+            servers["c"].health_checks[2].update(quota=150)  # 50 free, as a
+            fed.health()
+            assert [m.name for m in fed.route("gh/org/repo/HEAD")] == ["b", "a", "c"]
+        for host in hosts.values():
+            del host["launch_quota"]
+        with Federation({"hosts": hosts}, policy=LeastLoaded()) as fed:
+            # no launch quotas: only c (its /health quota) has a known load; a, b follow by name
+            assert [m.name for m in fed.route("gh/org/repo/HEAD")] == ["c", "a", "b"]
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
 # --- resolve and refresh through a real redirector --------------------------------------------
 
 
@@ -211,11 +356,37 @@ def test_resolve_reads_the_307_and_cookie(hubs: dict[str, WireHub]) -> None:
             for i in range(20):
                 resolution = fed.resolve(f"gh/org/repo-{i}/HEAD")
                 seen.add(resolution.member.name)
-                assert resolution.cookie == resolution.member.url
+                assert resolution.cookie == resolution.member.redirect_url  # no trailing /
                 assert resolution.location.startswith(resolution.member.url + "build/gh/org/")
             assert seen == {"a", "b"}  # only healthy members, both used
         builds = [p for s in hubs.values() for m, p, _ in s.requests if p.startswith("/build/")]
         assert builds == []  # resolving never reaches a member
+
+
+def test_rendezvous_routes_where_a_rendezvous_redirector_sends(hubs: dict[str, WireHub]) -> None:
+    """A redirector configured `load_balancer: rendezvous` (the real one's option) and the
+    client's `rendezvous` policy pick the same member for every spec, refs of a gh repo alike."""
+    members = config({n: s.url for n, s in hubs.items()}, "a", load_balancer="rendezvous")
+    specs = [f"gh/Org/repo-{i}/HEAD" for i in range(12)]
+    specs += [f"gl/group%2Fproject{i}/main" for i in range(4)]
+    specs += [f"zenodo/10.5281/zenodo.{4036893 + i}" for i in range(4)]
+    specs += ["gist/user0/d77d4b61a23c97538c23b037cca5fab5/HEAD"]
+    with Redirector(members, check_period=60) as redirector:
+        assert redirector.wait_checked()
+        with Federation(
+            members.model_copy(update={"redirector": redirector.url}), policy="rendezvous"
+        ) as fed:
+            chosen = {}
+            for spec in specs:
+                resolution = fed.resolve(spec)
+                assert resolution.member.name == fed.route(spec)[0].name
+                chosen[spec] = resolution.member.name
+            for i in range(12):
+                assert fed.resolve(f"gh/org/REPO-{i}/v2.0").member.name == chosen[specs[i]]
+    assert set(chosen.values()) == {"a", "b"}  # the healthy ones, both chosen
+    assert redirector.redirects.keys() == {("a", "rendezvous"), ("b", "rendezvous")}
+    assert routing_key("build/gh/Org/repo-0/HEAD") == "/build/gh/org/repo-0"
+    assert Rendezvous().name == "rendezvous"
 
 
 def test_redirect_to_an_unknown_member_is_refused(hubs: dict[str, WireHub]) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import sys
 from collections import Counter
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -31,10 +33,10 @@ from binderfed_sdk.federation._routing import (
     policy_from_callable,
     routing_key,
 )
+from binderfed_sdk.spec import parse_spec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from pathlib import Path
 
 BUILTINS = {
     "weighted-random": WeightedRandom,
@@ -70,7 +72,11 @@ def first_picks(policy: RoutingPolicy, candidates: list[Candidate], n: int) -> C
 
 def rendezvous_key_shares(candidates: list[Candidate], n: int) -> Counter[str]:
     policy = Rendezvous()
-    return Counter(policy.rank(candidates, f"gh/org/repo-{i}")[0] for i in range(n))
+    return Counter(policy.rank(candidates, repo_key(i))[0] for i in range(n))
+
+
+def repo_key(i: int) -> str:
+    return routing_key(f"/build/gh/org/repo-{i}/HEAD")
 
 
 def all_policies(candidates: Sequence[Candidate]) -> list[RoutingPolicy]:
@@ -87,9 +93,34 @@ def all_policies(candidates: Sequence[Candidate]) -> list[RoutingPolicy]:
 # --- candidates and helpers ------------------------------------------------------------------
 
 
-def test_routing_key_is_provider_and_repo_lower_cased() -> None:
-    assert routing_key("gh", "Binder-Examples/Requirements") == "gh/binder-examples/requirements"
-    assert routing_key("GL", "a/b") == "gl/a/b"
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        # gh: lower-cased, the ref cut off, so every ref of a repository has one key
+        ("/build/gh/Binder-Examples/Requirements/HEAD", "/build/gh/binder-examples/requirements"),
+        ("build/gh/binder-examples/requirements/v1.0", "/build/gh/binder-examples/requirements"),
+        # the path alone, as the redirector reads it: no query
+        ("/build/gh/o/r/main?urlpath=lab", "/build/gh/o/r"),
+        # every other provider keeps its whole path, ref included, percent-encoding as sent
+        ("/build/gl/Group%2FProject/Main", "/build/gl/group%2fproject/main"),
+        ("/build/gist/u/abc123/HEAD", "/build/gist/u/abc123/head"),
+        ("/build/zenodo/10.5281/zenodo.4036893", "/build/zenodo/10.5281/zenodo.4036893"),
+        (
+            "/build/git/https%3A%2F%2Fcodeberg.org%2Fu%2Fr/HEAD",
+            "/build/git/https%3a%2f%2fcodeberg.org%2fu%2fr/head",
+        ),
+    ],
+)
+def test_routing_key_is_the_redirectors(path: str, key: str) -> None:
+    assert routing_key(path) == key
+
+
+def test_routing_key_of_a_spec_ignores_the_ref_for_gh_only() -> None:
+    def key(spec: str) -> str:
+        return routing_key(parse_spec(spec).build_path)
+
+    assert key("gh/Org/Repo/HEAD") == key("gh/org/repo/v2") == "/build/gh/org/repo"
+    assert key("gl/org%2Frepo/HEAD") != key("gl/org%2Frepo/v2")
 
 
 @pytest.mark.parametrize("weight", [-1.0, math.inf, math.nan])
@@ -185,23 +216,94 @@ def test_weighted_random_is_reproducible_with_a_seed() -> None:
 # --- rendezvous ------------------------------------------------------------------------------
 
 
-def reference_score(name: str, weight: float, key: str) -> float:
-    digest = hashlib.blake2b(f"{name}-{key}".encode(), digest_size=8).digest()
-    x = (int.from_bytes(digest, "big") + 1) / (2**64 + 1)
-    return weight / -math.log(x)
+FIXTURE_NAME = "redirector-rendezvous.json"
+#: a copy of ../shared/fixtures/redirector-rendezvous.json, so that the suite runs without it
+EMBEDDED_FIXTURE = Path(__file__).parent / "fixtures" / FIXTURE_NAME
+
+
+def shared_fixture() -> Path | None:
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "fixtures" / FIXTURE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+SHARED_FIXTURE = shared_fixture()
+
+
+def redirector_cases() -> list[dict[str, Any]]:
+    data = json.loads((SHARED_FIXTURE or EMBEDDED_FIXTURE).read_text())
+    cases: list[dict[str, Any]] = data["cases"]
+    return cases
+
+
+@pytest.mark.skipif(SHARED_FIXTURE is None, reason="../shared/fixtures not beside the clone")
+def test_embedded_redirector_fixture_is_identical() -> None:
+    assert SHARED_FIXTURE is not None
+    assert EMBEDDED_FIXTURE.read_bytes() == SHARED_FIXTURE.read_bytes()
+
+
+def test_rendezvous_agrees_with_the_real_redirector() -> None:
+    """300 rankings computed by mybinder.org's federation-redirect itself: key and order."""
+    cases = redirector_cases()
+    assert len(cases) == 300
+    assert {case["spec"].split("/")[0] for case in cases} == {"gh", "gl", "git", "zenodo", "gist"}
+    policy = Rendezvous()
+    wrong: list[str] = []
+    for case in cases:
+        spec = parse_spec(case["spec"])
+        assert "/" + spec.build_path == case["request_path"]  # the path a client sends
+        key = routing_key(spec.build_path)
+        cands = [Candidate(n, w, prime=i == 0) for i, (n, w) in enumerate(case["members"])]
+        ranking = policy.rank(cands, key)
+        if key != case["key"] or ranking != case["ranking"]:
+            wrong.append(f"{case['spec']}: {key} {ranking} != {case['key']} {case['ranking']}")
+    assert wrong == []
+
+
+def reference_ranking(candidates: Sequence[Candidate], key: str) -> list[str]:
+    """The redirector's formula written out again, member by member."""
+    scored = []
+    for c in candidates:
+        digest = hashlib.blake2b(f"{key}-{c.name}".encode(), digest_size=8).digest()
+        h = int.from_bytes(digest, "big")
+        scored.append((c.weight * (1.0 / -math.log(h / (2**64 - 1))), c.name))
+    return [name for _, name in sorted(scored, reverse=True)]
 
 
 def test_rendezvous_follows_the_redirector_formula() -> None:
-    cands = members(60, 30, 10)
-    for i in range(200):
-        key = f"gh/org/repo-{i}"
-        expected = sorted(cands, key=lambda c: (-reference_score(c.name, c.weight, key), c.name))
-        assert Rendezvous().rank(cands, key) == [c.name for c in expected]
+    cands = members(60, 30, 10, 7, 3)
+    for i in range(300):
+        key = repo_key(i)
+        assert Rendezvous().rank(cands, key) == reference_ranking(cands, key)
+
+
+class SameHash:
+    """A blake2b stand-in giving every input one digest: every score ties."""
+
+    def __init__(self, data: bytes = b"", digest_size: int = 8) -> None:  # noqa: ARG002
+        assert digest_size == 8
+
+    def copy(self) -> SameHash:
+        return self
+
+    def update(self, data: bytes) -> None:
+        pass
+
+    def digest(self) -> bytes:
+        return b"\x80" + b"\x00" * 7
+
+
+def test_rendezvous_ties_go_to_the_name_sorted_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routing, "blake2b", SameHash)
+    cands = [Candidate("b", 5), Candidate("c", 5), Candidate("a", 5)]
+    assert Rendezvous().rank(cands, "k") == ["c", "b", "a"]  # sorted(..., reverse=True)
 
 
 def test_rendezvous_is_deterministic_per_key() -> None:
     cands = members(50, 50, 50)
-    key = routing_key("gh", "binder-examples/requirements")
+    key = routing_key("build/gh/binder-examples/requirements/HEAD")
     first = Rendezvous().rank(cands, key)
     assert all(Rendezvous().rank(cands, key) == first for _ in range(50))
     assert Rendezvous().rank(list(reversed(cands)), key) == first
@@ -229,7 +331,7 @@ def test_rendezvous_moves_only_the_keys_of_a_member_that_leaves(how: str) -> Non
     policy = Rendezvous()
     moved = 0
     for i in range(20_000):
-        key = f"gh/org/repo-{i}"
+        key = repo_key(i)
         before, after = policy.rank(cands, key), policy.rank(fewer, key)
         assert after == [n for n in before if n != leaving]
         if before[0] == leaving:
@@ -242,7 +344,7 @@ def test_rendezvous_moves_only_the_keys_of_a_member_that_leaves(how: str) -> Non
 
 
 class TopHash:
-    """A blake2b stand-in: the member named "top" hashes to 2**64 - 1, where x rounds to 1.0."""
+    """A blake2b stand-in: member "top" hashes to 2**64 - 1 (x = 1.0), member "zero" to 0."""
 
     def __init__(self, data: bytes = b"", digest_size: int = 8) -> None:
         assert digest_size == 8
@@ -255,26 +357,31 @@ class TopHash:
         self.data += data
 
     def digest(self) -> bytes:
-        if self.data.startswith(b"top-"):
+        if self.data.endswith(b"-top"):
             return b"\xff" * 8
+        if self.data.endswith(b"-zero"):
+            return b"\x00" * 8
         return hashlib.blake2b(self.data, digest_size=8).digest()
 
 
-def test_rendezvous_survives_a_hash_at_the_top_of_the_range(
+def test_rendezvous_survives_hashes_at_the_ends_of_the_range(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert (2**64) / (2**64 + 1) == 1.0  # so -ln(x) would be 0 and the score infinite
+    # where the redirector itself would raise: -ln(1.0) is 0 (ZeroDivisionError), ln(0) fails
+    assert (2**64 - 1) / (2**64 - 1) == 1.0
+    assert (2**64 - 2**9) / (2**64 - 1) == 1.0  # rounds to 1.0 as well
     monkeypatch.setattr(routing, "blake2b", TopHash)
-    cands = [Candidate("a", 100), Candidate("top", 1e-3), Candidate("b", 100)]
+    cands = [Candidate("a", 100), Candidate("zero", 1e6), Candidate("top", 1e-3), Candidate("b", 9)]
     ranking = Rendezvous().rank(cands, "k")
     assert ranking[0] == "top"
-    assert sorted(ranking) == ["a", "b", "top"]
+    assert ranking[-1] == "zero"
+    assert sorted(ranking) == ["a", "b", "top", "zero"]
 
 
 # --- least loaded and pinned -----------------------------------------------------------------
 
 
-def test_least_loaded_orders_known_headroom_then_unknown_by_weight() -> None:
+def test_least_loaded_orders_known_headroom_then_unknown_by_capacity_and_weight() -> None:
     cands = [
         Candidate("unknown-light", 10),
         Candidate("small", 50, headroom=5),
@@ -295,6 +402,25 @@ def test_least_loaded_orders_known_headroom_then_unknown_by_weight() -> None:
         "unknown-heavy",
         "unknown-light",
     ]
+    # unknown load: the largest launch quota (capacity) first, before weight
+    unknown = [
+        Candidate("heavy", 90),
+        Candidate("roomy", 10, quota=300),
+        Candidate("snug", 50, quota=60),
+    ]
+    assert LeastLoaded().rank(unknown, "k") == ["roomy", "snug", "heavy"]
+
+
+def test_least_loaded_puts_members_where_the_repo_is_full_last() -> None:
+    cands = [
+        Candidate("roomy-but-full", 50, headroom=250, repo_full=True),
+        Candidate("tight", 50, headroom=15),
+        Candidate("unknown", 50, prime=True),
+        Candidate("unknown-full", 50, quota=300, repo_full=True),
+    ]
+    assert LeastLoaded().rank(cands, "k") == ["tight", "unknown", "roomy-but-full", "unknown-full"]
+    # deprioritised, not refused: alone, it is still tried
+    assert LeastLoaded().rank(cands[:1], "k") == ["roomy-but-full"]
 
 
 def test_pinned_puts_the_member_first_then_the_rest_by_weight() -> None:

@@ -53,11 +53,15 @@ _OURS = ("BINDER", "MEM_", "CPU_", "JUPYTERHUB_", "JUPYTER_IMAGE", "JPY_PARENT_P
 def jp_server_config(request: pytest.FixtureRequest) -> Config:
     """The extension enabled, read afresh at every request; a test may add config with
     `@pytest.mark.parametrize("jp_server_config", [{...}], indirect=True)`."""
-    extra: dict[str, Any] = getattr(request, "param", {})
+    extra: dict[str, Any] = dict(getattr(request, "param", {}))
+    # capitalised keys are whole sections (ServerApp, MappingKernelManager)
+    sections = {key: extra.pop(key) for key in list(extra) if key[:1].isupper()}
+    server = sections.pop("ServerApp", {})
     return Config(
         {
-            "ServerApp": {"jpserver_extensions": {"binderfed_jupyter": True}},
+            "ServerApp": {"jpserver_extensions": {"binderfed_jupyter": True}, **server},
             "BinderFedApp": {"status_cache_seconds": 0.0, **extra},
+            **sections,
         }
     )
 
@@ -219,6 +223,107 @@ async def test_outside_binder(jp_fetch: Fetch, clean_env: Any) -> None:
     assert info.memory_used is not None
     assert info.memory_used > 0
     assert info.memory_source in {"cgroup-v1", "cgroup-v2", "psutil"}
+
+
+#: mybinder.org's values.yaml: the server stops itself after 600 s with no activity and no
+#: kernel; kernels idle 600 s are culled, checked every 60 s, connected ones too
+MYBINDER_SERVER = {
+    "ServerApp": {"shutdown_no_activity_timeout": 600},
+    "MappingKernelManager": {"cull_idle_timeout": 600, "cull_interval": 60, "cull_connected": True},
+}
+
+
+async def start_kernel(jp_fetch: Fetch) -> dict[str, Any]:
+    """A real kernel, started through the REST API (no client connects: it stays
+    "starting", which the kernel culler counts as idle)."""
+    response = await jp_fetch("api", "kernels", method="POST", body="{}")
+    kernel: dict[str, Any] = json.loads(response.body)
+    assert kernel["execution_state"] in {"starting", "idle"}
+    return kernel
+
+
+async def quiet_kernel(jp_fetch: Fetch, kernel_id: str) -> dict[str, Any]:
+    """The kernel's model once its start-up messages are over (last_activity still for
+    0.5 s)."""
+    before = await get_json(jp_fetch, "api", "kernels", kernel_id)
+    for _ in range(20):  # bounded: 10 s
+        await asyncio.sleep(0.5)
+        now = await get_json(jp_fetch, "api", "kernels", kernel_id)
+        if now["last_activity"] == before["last_activity"]:
+            return now
+        before = now
+    raise AssertionError("the kernel kept being active")
+
+
+@pytest.mark.parametrize("jp_server_config", [MYBINDER_SERVER], indirect=True)
+async def test_an_idle_kernel_is_reported_apart(
+    jp_fetch: Fetch, jp_serverapp: Any, binder_env: Any
+) -> None:
+    kernel = await quiet_kernel(jp_fetch, (await start_kernel(jp_fetch))["id"])
+    info = SessionInfo.model_validate(await get_json(jp_fetch, "binderfed", "session"))
+    assert (await get_json(jp_fetch, "api", "kernels", kernel["id"])) == kernel  # still
+    # the server's own settings, read in-process
+    limits = info.limits
+    assert (limits.server_idle_timeout, limits.kernel_idle_timeout) == (600, 600)
+    assert (limits.kernel_cull_every, limits.kernel_cull_connected) == (60, True)
+    assert info.kernels == 1
+    # the kernel culler: 600 s after the kernel's own last activity, at a check every 60 s
+    kernel_activity = datetime.fromisoformat(kernel["last_activity"])
+    for_kernel = 600.0 - (info.now - kernel_activity).total_seconds()
+    assert info.kernel_stop is not None
+    assert info.kernel_stop.earliest == pytest.approx(for_kernel, abs=0.5)
+    assert info.kernel_stop.latest == pytest.approx(for_kernel + 60.0, abs=0.5)
+    # the server stops itself 600 s after that cull (it counts as activity): first of all
+    assert info.cull_reason == "server-idle"
+    assert info.seconds_left == pytest.approx(for_kernel + 600.0, abs=0.5)
+    assert info.seconds_left_latest == pytest.approx(for_kernel + 60.0 + 660.0, abs=0.5)
+    display = info.display
+    assert display.kernel is not None
+    assert display.kernel.startswith("your kernel stops in about 9 min ")
+    assert display.kernel.endswith("(the session goes on; the kernel's variables are lost)")
+    assert f"Kernel: {display.kernel}" in display.details
+    assert display.cause is not None
+    assert display.cause.startswith("the kernel culler stops your idle kernel first")
+    assert display.summary.startswith("hetzner-gesis · 19 min ")
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"MappingKernelManager": {"cull_idle_timeout": 2, "cull_interval": 1}}],
+    indirect=True,
+)
+async def test_the_kernel_is_culled_within_the_predicted_window(
+    jp_fetch: Fetch, jp_serverapp: Any, binder_env: Any
+) -> None:
+    """The real kernel culler, made quick: the kernel goes inside [earliest, latest]
+    counted from the kernel's last activity as the server last showed it."""
+    kernel = await start_kernel(jp_fetch)
+    info = SessionInfo.model_validate(await get_json(jp_fetch, "binderfed", "session"))
+    assert info.kernel_stop is not None
+    assert info.kernel_stop.latest is not None
+    assert info.kernel_stop.latest - info.kernel_stop.earliest == pytest.approx(1.0)
+    seen = kernel
+    for _ in range(100):  # bounded: 10 s
+        listing = await jp_fetch("api", "kernels", method="GET")
+        models = {k["id"]: k for k in json.loads(listing.body)}
+        if kernel["id"] not in models:
+            break
+        seen = models[kernel["id"]]
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the kernel culler never stopped the kernel")
+    # what the reading says, counted from the last activity the culler acted on
+    last = datetime.fromisoformat(seen["last_activity"])
+    earliest = last + timedelta(seconds=2)
+    latest = last + timedelta(seconds=3)
+    gone = datetime.now(info.now.tzinfo)
+    # polled every 0.1 s: the cull came at most that much before we saw it
+    assert earliest - timedelta(seconds=0.2) <= gone <= latest + timedelta(seconds=0.5)
+    after = SessionInfo.model_validate(await get_json(jp_fetch, "binderfed", "session"))
+    assert (after.kernels, after.kernel_stop, after.display.kernel) == (0, None, None)
+    # the cull counted as the server's activity
+    assert after.last_activity is not None
+    assert after.last_activity >= earliest - timedelta(seconds=0.2)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ formats (written for real into tmp_path), the psutil fallback against psutil's o
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from binderfed_sdk.insession._memory import (
 from binderfed_sdk.insession._model import SessionInfo
 from binderfed_sdk.insession._reader import SessionInfoReader, read_session_info
 from binderfed_sdk.insession._rules import (
+    KernelActivity,
     choose_memory_limit,
     memory_level,
     parse_status_time,
@@ -59,8 +61,9 @@ LIMITS = SessionLimits()  # mybinder.org's: idle 600 s, max age 6 h, 1 CPU-hour
 WIRE_FIELDS = [
     "in_binder", "reason", "member", "member_source", "federation", "repo_url", "ref_url",
     "ref", "persistent_link", "launch_host", "started", "last_activity", "now",
-    "idle_seconds_left", "max_age_seconds_left", "cpu_seconds_left", "seconds_left",
-    "cull_reason", "cull_window", "memory_used", "memory_source", "memory_limit",
+    "idle_seconds_left", "server_idle_seconds_left", "max_age_seconds_left",
+    "cpu_seconds_left", "seconds_left", "seconds_left_latest", "cull_reason", "stops",
+    "kernel_stop", "kernels", "cull_window", "memory_used", "memory_source", "memory_limit",
     "memory_guarantee", "cpu_limit", "limits", "warn_memory_fraction", "warn_minutes",
 ]  # fmt: skip
 #: computed from the fields, and in the JSON too: the levels and the words every front end shows
@@ -115,6 +118,10 @@ def write_v1(
 # --- time left -----------------------------------------------------------------------------
 
 
+#: the hub's culler alone (the Jupyter server's own shutdown off): jupyterhub-idle-culler's rule
+HUB_ONLY = SessionLimits(server_idle_timeout=None, kernel_idle_timeout=None)
+
+
 def test_idle_is_the_nearest_stop() -> None:
     left = time_left(
         LIMITS,
@@ -122,11 +129,22 @@ def test_idle_is_the_nearest_stop() -> None:
         started=NOW - timedelta(hours=1),
         last_activity=NOW - timedelta(minutes=5),
         cpu_used=60.0,
+        kernels=[],
     )
     assert left.idle == 300.0
+    assert left.server_idle == 300.0
     assert left.max_age == 21_600.0 - 3600.0
     assert left.cpu == 3540.0
-    assert (left.seconds, left.reason) == (300.0, "idle")
+    # both idle clocks run out together; the server checks every 60 s, the hub every 660 s
+    # (and learns of activity every 300 s): the server's own shutdown comes first
+    assert (left.seconds, left.latest, left.reason) == (300.0, 360.0, "server-idle")
+    assert [(w.reason, w.earliest, w.latest) for w in left.windows] == [
+        ("server-idle", 300.0, 360.0),
+        ("idle", 300.0, 300.0 + 300.0 + 660.0),
+        ("cpu", 3540.0, None),  # a session that stays idle never uses it up
+        ("max-age", 18_000.0, 18_000.0 + 660.0),
+    ]
+    assert left.kernel is None
 
 
 def test_max_age_wins_over_recent_activity() -> None:
@@ -135,11 +153,13 @@ def test_max_age_wins_over_recent_activity() -> None:
         now=NOW,
         started=NOW - timedelta(hours=5, minutes=58),
         last_activity=NOW - timedelta(seconds=10),
+        kernels=[],
     )
     assert left.idle == 590.0
     assert left.max_age == 120.0
     assert left.cpu is None  # no CPU reading: not part of the minimum
     assert (left.seconds, left.reason) == (120.0, "max-age")
+    assert left.latest == 650.0  # the server's own shutdown bounds it, if nothing runs
 
 
 def test_cpu_budget_can_be_the_nearest() -> None:
@@ -147,6 +167,11 @@ def test_cpu_budget_can_be_the_nearest() -> None:
         LIMITS, now=NOW, started=NOW - timedelta(minutes=1), last_activity=NOW, cpu_used=3550.5
     )
     assert (left.seconds, left.reason) == (49.5, "cpu")
+    two_cores = SessionLimits(cpu_limit=2.0)
+    left = time_left(
+        two_cores, now=NOW, started=NOW - timedelta(minutes=1), last_activity=NOW, cpu_used=3500
+    )
+    assert (left.cpu, left.reason) == (50.0, "cpu")  # at full use of both cores
 
 
 def test_clamped_at_zero() -> None:
@@ -156,9 +181,10 @@ def test_clamped_at_zero() -> None:
         started=NOW - timedelta(hours=7),
         last_activity=NOW - timedelta(minutes=30),
         cpu_used=9000.0,
+        kernels=[],
     )
-    assert (left.idle, left.max_age, left.cpu, left.seconds) == (0.0, 0.0, 0.0, 0.0)
-    assert left.reason == "idle"  # ties go to idle, then max age
+    assert (left.idle, left.max_age, left.cpu, left.seconds, left.latest) == (0, 0, 0, 0, 0)
+    assert left.reason == "server-idle"  # ties: the server, the hub, max age, CPU
 
 
 def test_no_last_activity_counts_from_started() -> None:
@@ -175,7 +201,10 @@ def test_unknown_times_and_no_max_age() -> None:
         last_activity=NOW,
         cpu_used=1e6,
     )
-    assert (left.max_age, left.cpu, left.seconds, left.reason) == (None, None, 600.0, "idle")
+    assert (left.max_age, left.cpu, left.seconds) == (None, None, 600.0)
+    # kernels not known: the server's own shutdown has no later bound (an open kernel delays
+    # it), so the hub's culler is the one that bounds the end
+    assert (left.server_idle, left.latest, left.reason) == (600.0, 1560.0, "idle")
     nothing = time_left(LIMITS, now=NOW, started=None, last_activity=None)
     assert (nothing.idle, nothing.max_age, nothing.seconds, nothing.reason) == (
         None,
@@ -183,6 +212,110 @@ def test_unknown_times_and_no_max_age() -> None:
         None,
         None,
     )
+
+
+def test_an_idle_kernel_delays_the_servers_own_shutdown() -> None:
+    """mybinder.org's values.yaml: with a kernel open, the effective idle timeout is the
+    kernel's cull timeout + the server's, as culling the kernel counts as activity."""
+    minute_ago = NOW - timedelta(minutes=1)
+    idle_kernel = KernelActivity(last_activity=minute_ago, execution_state="idle", connections=1)
+    left = time_left(
+        LIMITS,
+        now=NOW,
+        started=NOW - timedelta(hours=1),
+        last_activity=minute_ago,
+        kernels=[idle_kernel],
+    )
+    # the kernel culler (cull_connected): idle > 600 s at a check every 60 s
+    assert left.kernel is not None
+    assert (left.kernel.reason, left.kernel.earliest, left.kernel.latest) == ("kernel", 540, 600)
+    # then the server: > 600 s after that cull, at its check every 60 s
+    assert (left.reason, left.seconds, left.latest) == ("server-idle", 1140.0, 1260.0)
+    # the hub hears of the cull too (the server reports its last activity, culls included)
+    assert (left.idle, left.kernels) == (1140.0, 1)
+
+    # the last activity is the latest of the server's record and the kernel's cull
+    busy_typing = time_left(
+        LIMITS,
+        now=NOW,
+        started=NOW - timedelta(hours=1),
+        last_activity=NOW,
+        kernels=[
+            KernelActivity(last_activity=NOW - timedelta(minutes=9)),
+            KernelActivity(last_activity=minute_ago),
+        ],
+    )
+    assert busy_typing.kernel is not None
+    assert (busy_typing.kernel.earliest, busy_typing.kernel.latest) == (60.0, 120.0)
+    assert (busy_typing.seconds, busy_typing.latest) == (1140.0, 1260.0)
+    assert busy_typing.kernels == 2
+
+
+def test_kernels_the_culler_leaves_alone() -> None:
+    started = NOW - timedelta(hours=1)
+    old = NOW - timedelta(minutes=20)
+    busy = KernelActivity(last_activity=old, execution_state="busy")
+    left = time_left(LIMITS, now=NOW, started=started, last_activity=old, kernels=[busy])
+    # a busy kernel is never culled: the server never stops itself; the hub's culler still
+    # does (a silent computation is no activity)
+    assert left.kernel is None
+    assert left.server_idle is None
+    assert (left.reason, left.seconds, left.latest) == ("idle", 0.0, 1560.0 - 1200.0)
+    assert time_left(
+        SessionLimits(kernel_cull_busy=True), now=NOW, started=started, last_activity=old,
+        kernels=[busy],
+    ).kernel is not None  # fmt: skip
+
+    connected = KernelActivity(last_activity=old, execution_state="idle", connections=2)
+    polite = SessionLimits(kernel_cull_connected=False)
+    left = time_left(polite, now=NOW, started=started, last_activity=old, kernels=[connected])
+    assert (left.kernel, left.server_idle, left.reason) == (None, None, "idle")
+    no_culler = SessionLimits(kernel_idle_timeout=None)
+    left = time_left(no_culler, now=NOW, started=started, last_activity=old, kernels=[connected])
+    assert (left.kernel, left.server_idle) == (None, None)
+
+
+def _first_tick(after: float, phase: float, every: float) -> float:
+    """The first check at `phase + n * every` (n whole) strictly past `after`."""
+    tick = phase + math.floor((after - phase) / every) * every
+    while tick <= after:
+        tick += every
+    return tick
+
+
+@given(
+    inactive=st.floats(min_value=0, max_value=2000),
+    kernel_idle=st.one_of(st.none(), st.floats(min_value=0, max_value=2000)),
+    kernel_phase=st.floats(min_value=0, max_value=59.999),
+    server_phase=st.floats(min_value=0, max_value=59.999),
+)
+def test_the_servers_shutdown_comes_within_the_interval(
+    inactive: float, kernel_idle: float | None, kernel_phase: float, server_phase: float
+) -> None:
+    """jupyter_server, played out: the kernel culler checks every 60 s (`dt_idle > timeout`),
+    a cull is activity; the server checks every 60 s, only with no kernel left
+    (`seconds_since_active > timeout`). The stop lands in [seconds, latest] (at 0 when it is
+    due already: the reading can only say "any moment")."""
+    last = -inactive
+    kernels = []
+    if kernel_idle is not None:
+        kernel_idle = min(kernel_idle, inactive)  # the server's record includes the kernel's
+        kernels.append(KernelActivity(last_activity=NOW - timedelta(seconds=kernel_idle)))
+        cull = _first_tick(-kernel_idle + 600, kernel_phase, 60)
+        last = max(last, cull)
+    stop = _first_tick(last + 600, server_phase, 60)
+    limits = SessionLimits(max_age=None, cpu_seconds=None)
+    left = time_left(
+        limits,
+        now=NOW,
+        started=NOW - timedelta(hours=1),
+        last_activity=NOW - timedelta(seconds=inactive),
+        kernels=kernels,
+    )
+    server = next(w for w in left.windows if w.reason == "server-idle")
+    assert server.latest is not None
+    # within a few microseconds of rounding (timedelta keeps microseconds)
+    assert server.earliest - 1e-3 <= max(0.0, stop) <= server.latest + 1e-3
 
 
 @given(
@@ -198,7 +331,9 @@ def test_the_cullers_rule(
     inactive = age * inactive_share
     started = NOW - timedelta(seconds=age)
     last_activity = NOW - timedelta(seconds=inactive)
-    limits = SessionLimits(idle_timeout=timeout, max_age=max_age, cpu_seconds=None)
+    limits = HUB_ONLY.model_copy(
+        update={"idle_timeout": timeout, "max_age": max_age, "cpu_seconds": None}
+    )
     left = time_left(limits, now=NOW, started=started, last_activity=last_activity)
     # timedelta keeps microseconds: compare with the same rounding
     real_age = (NOW - started).total_seconds()
@@ -207,6 +342,9 @@ def test_the_cullers_rule(
     assert left.seconds == pytest.approx(expected, abs=1e-6)
     culled_now = real_inactive >= timeout or real_age >= max_age
     assert (left.seconds == 0.0) == culled_now
+    assert left.latest is not None
+    assert left.seconds is not None
+    assert left.seconds <= left.latest
 
 
 # --- member identification ---------------------------------------------------------------
@@ -273,6 +411,81 @@ def test_member_map_is_consulted_first_for_hosts() -> None:
     launch = {"BINDER_LAUNCH_HOST": "https://binder.example.org/"}
     assert identify_member(launch, MYBINDER, {"binder.example.org": "x"}) == ("x", "launch-host")
     assert identify_member({}, MYBINDER, mapping) == (None, None)
+
+
+#: two members on one host name, told apart by port (as the sandbox and the acceptance
+#: servers run them on 127.0.0.1); both hubs are named by host only
+TWO_ON_ONE_HOST = load_federation(
+    {
+        "name": "loopback",
+        "redirector": "http://127.0.0.1:8000",
+        "hosts": {
+            "alpha": {
+                "url": "http://127.0.0.1:8001",
+                "weight": 1,
+                "prime": True,
+                "hub": "127.0.0.1",
+                "registry": "127.0.0.1:5001",
+            },
+            "beta": {
+                "url": "http://127.0.0.1:8002/",
+                "weight": 1,
+                "hub": "127.0.0.1",
+                "registry": "127.0.0.1:5002",
+            },
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "found"),
+    [
+        # the hub host fits both members: it says nothing; the launch host names one exactly
+        ({"JUPYTERHUB_PUBLIC_HUB_URL": "http://127.0.0.1:9002/hub/",
+          "BINDER_LAUNCH_HOST": "http://127.0.0.1:8002/"}, ("beta", "launch-host")),
+        ({"JUPYTERHUB_API_URL": "http://127.0.0.1:9001/hub/api",
+          "BINDER_LAUNCH_HOST": "http://127.0.0.1:8001"}, ("alpha", "launch-host")),
+        # the registry's host:port beats a bare host; the exact launch host beats both
+        ({"JUPYTER_IMAGE_SPEC": "127.0.0.1:5002/r2d-abc:1",
+          "JUPYTERHUB_PUBLIC_HUB_URL": "http://127.0.0.1:9001/hub/"}, ("beta", "image-registry")),
+        ({"JUPYTER_IMAGE_SPEC": "127.0.0.1:5002/r2d-abc:1",
+          "BINDER_LAUNCH_HOST": "http://127.0.0.1:8001/"}, ("alpha", "launch-host")),
+        # the front door, another port, another scheme: no member, and no guess
+        ({"JUPYTERHUB_PUBLIC_HUB_URL": "http://127.0.0.1:9002/hub/",
+          "BINDER_LAUNCH_HOST": "http://127.0.0.1:8000/"}, (None, None)),
+        ({"BINDER_LAUNCH_HOST": "http://127.0.0.1:8003/"}, (None, None)),
+        ({"BINDER_LAUNCH_HOST": "https://127.0.0.1:8002/"}, (None, None)),
+        ({"JUPYTER_IMAGE_SPEC": "127.0.0.1:5003/r2d-abc:1"}, (None, None)),
+    ],
+)  # fmt: skip
+def test_two_members_on_one_host(
+    environ: dict[str, str], found: tuple[str | None, str | None]
+) -> None:
+    assert identify_member(environ, TWO_ON_ONE_HOST) == found
+
+
+def test_hub_host_and_port_tell_members_apart() -> None:
+    data = TWO_ON_ONE_HOST.model_dump()
+    data["hosts"]["alpha"]["hub"] = "http://127.0.0.1:9001"
+    data["hosts"]["beta"]["hub"] = "127.0.0.1:9002"
+    federation = load_federation(data)
+    beta = {"JUPYTERHUB_PUBLIC_HUB_URL": "http://127.0.0.1:9002/hub/"}
+    assert identify_member(beta, federation) == ("beta", "hub-host")
+    alpha = {"JUPYTERHUB_API_URL": "http://127.0.0.1:9001/hub/api"}
+    assert identify_member(alpha, federation) == ("alpha", "hub-host")
+    # an exact hub URL beats a registry named by host and port
+    mixed = {**alpha, "JUPYTER_IMAGE_SPEC": "127.0.0.1:5002/r2d:1"}
+    assert identify_member(mixed, federation) == ("alpha", "hub-host")
+    # the reader reports what the environment says, through the same rules
+    reader = SessionInfoReader(
+        federation, environ={**beta, "BINDER_LAUNCH_HOST": "http://127.0.0.1:8002/"},
+        cgroup_root=None, status={}, process_root=os.getpid(),
+    )  # fmt: skip
+    assert (reader.read(now=NOW).member, reader.read(now=NOW).member_source) == (
+        "beta",
+        "launch-host",
+    )
 
 
 # --- links, refs, secrets ----------------------------------------------------------------
@@ -446,7 +659,11 @@ def test_reading_inside_binder_with_cgroup_v2(tmp_path: Path) -> None:
     assert info.idle_seconds_left == 420.0
     assert info.max_age_seconds_left == 21_600.0 - 3600.0
     assert info.cpu_seconds_left == 3000.0
+    # api/status counts kernels but does not list them: the server's own shutdown has no
+    # later bound, the hub's culler gives one (600 + 300 + 660 s after the last activity)
     assert (info.seconds_left, info.cull_reason, info.cull_window) == (420.0, "idle", 660.0)
+    assert (info.server_idle_seconds_left, info.seconds_left_latest) == (420.0, 1380.0)
+    assert (info.kernels, info.kernel_stop) == (None, None)
     assert (info.memory_used, info.memory_source) == (1500 * MIB, "cgroup-v2")
     assert info.memory_limit == 1800 * MIB  # the cgroup's own limit is lower than MEM_LIMIT
     assert (info.memory_guarantee, info.cpu_limit) == (471859200, 1.0)
@@ -454,11 +671,61 @@ def test_reading_inside_binder_with_cgroup_v2(tmp_path: Path) -> None:
     assert info.memory_level == "warning"  # 83 %
     assert info.time_level == "ok"  # 7 min before an idle cull is the normal state
     assert (info.level, info.display.memory) == ("warning", "1.5 / 1.8 GiB")
-    assert info.display.time == "7 min if nothing runs (stops from 12:07 UTC, up to 11 min later)"
+    assert info.display.time == "7 min if nothing runs (stops from 12:07 UTC, up to 16 min later)"
+    assert info.display.cause == (
+        "the hub's culler stops servers idle for 10 min (it checks every 11 min and learns "
+        "of activity every 5 min)"
+    )
     assert info.display.summary == "hetzner-gesis · 7 min left if nothing runs · 1.5 / 1.8 GiB"
     assert info.display.warnings == [
         "memory is close to the limit: past it the kernel is killed (and its variables lost)."
     ]
+
+
+def test_a_reading_with_an_idle_kernel() -> None:
+    """The kernels from `api/kernels`: the kernel culler's stop is reported apart, and the
+    server's own shutdown comes about 600 + 600 s after the last activity."""
+    status = {
+        "started": "2026-11-21T11:00:00.000000Z",
+        "last_activity": "2026-11-21T11:58:00.000000Z",
+        "kernel_activity": [
+            {"id": "k1", "last_activity": "2026-11-21T11:52:00.000000Z",
+             "execution_state": "idle", "connections": 1},
+        ],
+    }  # fmt: skip
+    reader = SessionInfoReader(environ=BINDER_ENV, cgroup_root=None, status=status)
+    info = reader.read(now=NOW)
+    assert info.kernels == 1
+    assert info.kernel_stop is not None
+    assert (info.kernel_stop.earliest, info.kernel_stop.latest) == (120.0, 180.0)
+    assert (info.cull_reason, info.seconds_left, info.seconds_left_latest) == (
+        "server-idle",
+        720.0,
+        840.0,
+    )
+    assert [stop.reason for stop in info.stops] == ["server-idle", "idle", "max-age"]
+    display = info.display
+    assert display.kernel == (
+        "your kernel stops in about 2 min if it stays idle, up to 1 min later "
+        "(the session goes on; the kernel's variables are lost)"
+    )
+    assert display.cause == (
+        "the kernel culler stops your idle kernel first, which counts as activity; then "
+        "the Jupyter server stops itself after 10 min with no activity"
+    )
+    assert f"Kernel: {display.kernel}" in display.details
+    assert display.warnings == []  # 2 min exactly: not under the 2-minute threshold
+    later = reader.read(now=NOW + timedelta(seconds=30))
+    assert later.display.warnings == [
+        (
+            "your kernel stops in about 1 min 30 s if it stays idle, up to 1 min later (the "
+            "session goes on; the kernel's variables are lost): run a cell to keep it, or "
+            "save what it holds."
+        )
+    ]
+    assert later.display.time == (
+        "11 min 30 s if nothing runs (stops from 12:12 UTC, up to 2 min later)"
+    )
 
 
 def test_json_round_trip(tmp_path: Path) -> None:

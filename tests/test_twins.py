@@ -228,7 +228,6 @@ def test_launch_status_shutdown(
 def test_interrupted_inside_a_session_shuts_it_down(twin: Twin, wirehub: WireHub) -> None:
     async def scenario() -> float:
         async with twin.within(twin.BinderHub(wirehub.url, limits=LIMITS)) as hub:
-
             in_session = threading.Event()
 
             async def use_a_session() -> None:

@@ -105,7 +105,8 @@ def test_state_in_binder(tmp_path: Path, make_widget: Callable[..., SessionStatu
     assert bar.bar_style == ""
     # 540 s left at the reading, less the moments since: rounded down, never more time
     assert re.match(r"(9 min|8 min 5\d s) if nothing runs \(stops from \d\d:\d\d UTC", text.value)
-    assert "up to 11 min later" in text.value  # the culler's 660 s window
+    # the hub's culler: checks every 660 s and learns of activity every 300 s
+    assert "up to 16 min later" in text.value
 
     assert memory_row.children[1].max == 1024 * MIB
     assert memory_row.children[1].value == 256 * MIB
@@ -136,7 +137,11 @@ def test_warning_styles(
 ) -> None:
     used, idle_timeout, idle_for = case
     reader = make_reader(
-        tmp_path, used=used, idle_for=idle_for, limits={"idle_timeout": idle_timeout}
+        tmp_path,
+        used=used,
+        idle_for=idle_for,
+        # the hub's culler and the server's own shutdown on the same clock
+        limits={"idle_timeout": idle_timeout, "server_idle_timeout": idle_timeout},
     )
     widget = make_widget(reader)
     assert widget.memory_bar.bar_style == memory_style

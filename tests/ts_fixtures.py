@@ -22,6 +22,7 @@ from typing import Any
 from binderfed_sdk._format import format_duration
 from binderfed_sdk.federation._limits import SessionLimits
 from binderfed_sdk.insession._model import SessionInfo
+from binderfed_sdk.insession._rules import StopWindow
 
 JS = Path(__file__).resolve().parent.parent / "js"
 FIXTURES = JS / "src/__tests__"
@@ -58,6 +59,7 @@ def session(**fields: Any) -> SessionInfo:
         "idle_seconds_left": 3540.0,
         "max_age_seconds_left": 2520.0,
         "seconds_left": 2520.0,
+        "seconds_left_latest": 2520.0 + 660.0,
         "cull_reason": "max-age",
         "cull_window": 600.0,
         "memory_used": int(0.6 * GIB),
@@ -79,9 +81,23 @@ def session_answers() -> dict[str, Any]:
             limits=SessionLimits(idle_timeout=600, max_age=21_600, cpu_seconds=None),
             idle_seconds_left=590.0,
             seconds_left=590.0,
+            # the hub's culler checks every 660 s and learns of activity every 300 s
+            seconds_left_latest=590.0 + 300.0 + 660.0,
             cull_reason="idle",
         ),
         "memory-warning": session(memory_used=int(1.7 * GIB)),
+        # mybinder.org with a kernel open, idle for 8 min 30 s: the kernel culler stops it
+        # in 1 min 30 s (the session goes on), the server stops itself 10 min after that
+        "idle-kernel": session(
+            limits=SessionLimits(max_age=21_600, cpu_seconds=None),
+            idle_seconds_left=690.0,
+            server_idle_seconds_left=690.0,
+            seconds_left=690.0,
+            seconds_left_latest=810.0,
+            cull_reason="server-idle",
+            kernels=1,
+            kernel_stop=StopWindow(reason="kernel", earliest=90.0, latest=150.0),
+        ),
         "no-stop": session(seconds_left=None, cull_reason=None, max_age_seconds_left=None),
         "outside": SessionInfo(
             in_binder=False,

@@ -194,7 +194,7 @@ class AsyncFederation:
             await self.health()
         chosen = get_policy(policy) if policy is not None else self.policy
         resolved = as_spec(spec)
-        key = routing_key(resolved.provider, resolved.repo)
+        key = routing_key(resolved.build_path)  # the redirector's own key
         names = chosen.rank(candidates(self.config, self.last_health), key)
         return [self.config.member(name) for name in names]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+import random
+import re
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -33,15 +35,54 @@ ENTRY_POINT_GROUP = "binderfed.federations"
 
 
 class CheckSettings(BaseModel):
-    """The redirector's health-check settings (seconds)."""
+    """The redirector's health-check settings (seconds).
+
+    `jitter` is the redirector's: the next check comes after
+    `(1 + jitter * (0.5 - random())) * period`, so mybinder.org's 0.1 is +-5 %, not +-10 %.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     period: float = 15.0
-    jitter: float = 0.05
+    jitter: float = Field(default=0.1, ge=0)
     retries: int = 5
     timeout: float = 5.0
     failed_period: float = 90.0
+
+    def next_check(
+        self,
+        period: float | None = None,
+        *,
+        failed: bool = False,
+        draw: Callable[[], float] = random.random,
+    ) -> float:
+        """Seconds until a member's next check, as the redirector schedules it: `period` (by
+        default this one's), or `failed_period` after a failed check, with the jitter applied
+        (`draw` gives a float in [0, 1), as `random.random`)."""
+        if period is None:
+            period = self.failed_period if failed else self.period
+        return (1 + self.jitter * (0.5 - draw())) * period
+
+
+class RepoQuota(BaseModel):
+    """A per-repository quota of its own (BinderHub's `spec_config`): specs of `provider`
+    matching `pattern` (a regex, from the start, case ignored) may run `quota` sessions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    pattern: str
+    quota: int = Field(ge=0)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            msg = f"not a regular expression: {exc}"
+            raise ValueError(msg) from None
+        return pattern
 
 
 class Member(BaseModel):
@@ -56,11 +97,20 @@ class Member(BaseModel):
     #: the JupyterHub and image-registry host names, to tell from inside a session where it is
     hub: str | None = None
     registry: str | None = None
+    #: the member's launch quota in pods (BinderHub's `LaunchQuota.total_quota`), None: unknown
+    launch_quota: int | None = Field(default=None, ge=0)
 
     @field_validator("url")
     @classmethod
     def _root(cls, url: str) -> str:
+        # every trailing `/` goes, as the redirector strips them; then one, to join paths under
         return hub_root(url)
+
+    @property
+    def redirect_url(self) -> str:
+        """The URL as the redirector keeps it (no trailing `/`): the value of its `host`
+        cookie, and what its 307 `Location` starts with (followed by the request's `/build/...`)."""
+        return self.url.rstrip("/")
 
     @property
     def origin(self) -> tuple[str, str]:
@@ -69,7 +119,21 @@ class Member(BaseModel):
 
 
 class FederationConfig(BaseModel):
-    """A member list in the redirector's config shape: `{check, pod_headroom, hosts: {...}}`."""
+    """A member list in the redirector's config shape: `{check, pod_headroom, hosts: {...}}`.
+
+    Loaded as the redirector loads its config: hosts set to null and hosts with weight 0 are
+    removed (the prime too), trailing `/` of member URLs go. A host without `weight` counts as
+    weight 1 here (the redirector would drop it like weight 0; hand-written lists of a hub or
+    two are the reason). The prime is what the redirector proxies every non-`/build` request
+    to, whose versions every member must match, and where a launch goes when no member is
+    healthy. If the list flags a prime with weight 0, the redirector drops it and then refuses
+    to start ("No prime host configured"), so such a list is refused here too; a list that flags
+    no prime at all is a plain list of hubs, and its first member plays the prime's part.
+
+    Quotas as data: each member's `launch_quota` (pods), `per_repo_quota` (concurrent sessions
+    of one repository per member, BinderHub's setting of that name) and `repo_quotas`, the
+    repositories with numbers of their own.
+    """
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -81,23 +145,42 @@ class FederationConfig(BaseModel):
     host_cookie_age_hours: float = 4.0
     #: what a session may use on this federation's members (idle, max age, CPU, memory)
     limits: SessionLimits = SessionLimits()
+    #: concurrent sessions of one repository per member (None: no such quota, or unknown)
+    per_repo_quota: int | None = Field(default=None, ge=0)
+    repo_quotas: tuple[RepoQuota, ...] = ()
     hosts: dict[str, Member]
 
     @model_validator(mode="before")
     @classmethod
     def _names_from_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("hosts"), dict):
-            hosts = {
-                name: {**host, "name": name} if isinstance(host, dict) else host
-                for name, host in data["hosts"].items()
-            }
-            data = {**data, "hosts": hosts}
-        return data
+        if not (isinstance(data, dict) and isinstance(data.get("hosts"), dict)):
+            return data
+        hosts: dict[str, Any] = {}
+        zero_prime: list[str] = []
+        for name, host in data["hosts"].items():
+            if host is None:
+                continue  # a helm chart can only null a member out; the redirector drops it
+            if isinstance(host, dict):
+                if _is_zero(host.get("weight")):
+                    logger.debug("federation: removing host %s with 0 weight", name)
+                    if host.get("prime"):
+                        zero_prime.append(str(name))
+                    continue
+                host = {**host, "name": name}  # noqa: PLW2901
+            hosts[name] = host
+        if zero_prime:
+            msg = (
+                f"the prime member {zero_prime[0]!r} has weight 0: the redirector removes"
+                " zero-weight hosts, the prime too, and then has no prime and refuses to start;"
+                " give it a weight, or flag another member as the prime"
+            )
+            raise ValueError(msg)
+        return {**data, "hosts": hosts}
 
     @model_validator(mode="after")
     def _one_prime(self) -> Self:
         if not self.hosts:
-            msg = "a federation needs at least one member"
+            msg = "a federation needs at least one member with weight > 0"
             raise ValueError(msg)
         primes = [m.name for m in self.hosts.values() if m.prime]
         if len(primes) > 1:
@@ -107,8 +190,18 @@ class FederationConfig(BaseModel):
 
     @property
     def members(self) -> list[Member]:
-        """Members that take launches (weight > 0) and the prime, in file order."""
-        return [m for m in self.hosts.values() if m.weight > 0 or m.prime]
+        """The members, in file order (all take launches: weight 0 is removed at load)."""
+        return list(self.hosts.values())
+
+    def repo_quota(self, provider: str, spec: str) -> int | None:
+        """The per-repo quota of a spec (`spec`: what follows the provider, as in the link),
+        as BinderHub computes it: `per_repo_quota`, unless a `repo_quotas` pattern matches
+        (the last match wins). None or 0: no per-repo limit."""
+        quota = self.per_repo_quota
+        for rule in self.repo_quotas:
+            if rule.provider == provider and re.match(rule.pattern, spec, re.IGNORECASE):
+                quota = rule.quota
+        return quota
 
     @property
     def prime(self) -> Member:
@@ -239,14 +332,27 @@ def _parse(raw: str, where: str) -> dict[str, Any]:
     return data
 
 
+def _is_zero(weight: Any) -> bool:
+    # the redirector's test is `weight == 0`: 0, 0.0 and False, not a missing weight here
+    return weight is not None and not isinstance(weight, str) and weight == 0
+
+
 def config_from_active_hosts(
     base: FederationConfig, answer: Any, redirector: str
 ) -> FederationConfig:
-    """The member list a redirector's `/active_hosts` gives (healthy members only)."""
+    """The member list a redirector's `/active_hosts` gives (its healthy members), keeping
+    the base's prime when the answer leaves it out."""
     hosts = answer.get("active_hosts") if isinstance(answer, dict) else None
     if not isinstance(hosts, dict) or not hosts:
         msg = "active_hosts: expected {'active_hosts': {name: {url, weight, ...}}}"
         raise FederationError(msg)
+    hosts = dict(hosts)
+    prime = next((m for m in base.hosts.values() if m.prime), None)
+    listed_prime = any(isinstance(h, dict) and h.get("prime") for h in hosts.values())
+    if prime is not None and prime.name not in hosts and not listed_prime:
+        # /active_hosts lists healthy members only; an unhealthy prime is still the one the
+        # redirector proxies to and sends launches to when no member is healthy, so it stays
+        hosts[prime.name] = prime.model_dump(exclude={"name"})
     data = base.model_dump(exclude={"hosts"})
     data.update(hosts=hosts, redirector=redirector)
     return load_federation(data)

@@ -17,7 +17,7 @@ from binderfed_sdk.federation._routing import Candidate
 from binderfed_sdk.hub._models import Health, Versions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     from binderfed_sdk.federation._config import FederationConfig, Member
 
@@ -146,20 +146,42 @@ def judge_federation(
     return FederationHealth(members=members, prime=prime.name, checked_at=now)
 
 
-def candidates(config: FederationConfig, health: FederationHealth | None) -> list[Candidate]:
-    def state(member: Member) -> MemberHealth | None:
-        return health.members.get(member.name) if health is not None else None
+def candidates(
+    config: FederationConfig,
+    health: FederationHealth | None,
+    *,
+    repo_full: Collection[str] = (),
+) -> list[Candidate]:
+    """The members as routing sees them. A member's quota is the Pod quota its `/health`
+    reports, else its `launch_quota` from the member list (the headroom then counts the pods
+    `/health` reports against it); `repo_full` names the members where the routed
+    repository's per-repo quota is known to be reached."""
 
-    return [
-        Candidate(
-            name=m.name,
-            weight=m.weight,
-            prime=m.prime,
-            healthy=(s.healthy if (s := state(m)) is not None else True),
-            headroom=(s.headroom if (s := state(m)) is not None else None),
+    def candidate(member: Member) -> Candidate:
+        state = health.members.get(member.name) if health is not None else None
+        if state is None:
+            return Candidate(
+                name=member.name,
+                weight=member.weight,
+                prime=member.prime,
+                quota=member.launch_quota,
+                repo_full=member.name in repo_full,
+            )
+        quota = state.quota if state.quota is not None else member.launch_quota
+        headroom = (
+            quota - state.total_pods if quota is not None and state.total_pods is not None else None
         )
-        for m in config.members
-    ]
+        return Candidate(
+            name=member.name,
+            weight=member.weight,
+            prime=member.prime,
+            healthy=state.healthy,
+            headroom=headroom,
+            quota=quota,
+            repo_full=member.name in repo_full,
+        )
+
+    return [candidate(m) for m in config.members]
 
 
 publish(__name__)  # public classes show as binderfed_sdk.X

@@ -7,9 +7,11 @@ returns the prime alone (the redirector uses the prime anyway), or, with no prim
 first candidate with weight > 0. A weight of 0 removes a member entirely.
 
 Built-in policies: `WeightedRandom` ("weighted-random", today's mybinder.org), `Rendezvous`
-("rendezvous", weighted rendezvous hashing on the repository, mybinder.org 2019-2026),
-`LeastLoaded` ("least-loaded") and `Pinned` ("pinned"). Third-party policies register under the
-entry-point group `binderfed.policies`; `get_policy` resolves a name to a policy.
+("rendezvous", the redirector's weighted rendezvous hashing, mybinder.org 2019-2026, still
+selected by its `load_balancer: rendezvous`), `LeastLoaded` ("least-loaded") and `Pinned`
+("pinned"). The key a policy gets is `routing_key(build_path)`, the redirector's own key.
+Third-party policies register under the entry-point group `binderfed.policies`; `get_policy`
+resolves a name to a policy.
 """
 
 from __future__ import annotations
@@ -50,9 +52,8 @@ __all__ = [
 ENTRY_POINT_GROUP: Final = "binderfed.policies"
 DEFAULT_POLICY: Final = "weighted-random"
 
-_TWO_64: Final = 2**64
-_DENOMINATOR: Final = 2**64 + 1
-_MAX_PREFIXES: Final = 1024
+#: the redirector divides the 64-bit hash by this (2**64 - 1), not by 2**64
+_HASH_MAX: Final = 0xFFFFFFFFFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,10 @@ class Candidate:
     """A member hub as routing sees it.
 
     `weight` 0 removes the member entirely: never chosen, not even as a fallback unless it is
-    the prime. `headroom` is the pod quota minus the pods running (None: unknown or no quota).
+    the prime. `headroom` is the pod quota minus the pods running (None: unknown or no quota);
+    `quota` is the member's launch quota in pods (None: unknown or none), its capacity when
+    the load is unknown. `repo_full` says that the routed repository's per-repo quota is known
+    to be reached on this member (a launch there ended "Too many users running ...").
     """
 
     name: str
@@ -68,6 +72,8 @@ class Candidate:
     prime: bool = False
     healthy: bool = True
     headroom: int | None = None
+    quota: int | None = None
+    repo_full: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -92,9 +98,21 @@ RankFunction: TypeAlias = Callable[[Sequence[Candidate], str], Iterable[str]]
 """A plain ranking function, `(candidates, key) -> names`, as `policy_from_callable` wraps."""
 
 
-def routing_key(provider: str, repo: str) -> str:
-    """The routing key of a repository: `provider/repo`, lower-cased (no ref)."""
-    return f"{provider}/{repo}".lower()
+def routing_key(build_path: str) -> str:
+    """mybinder.org's redirector's key for a `/build/<provider>/<spec>` request path.
+
+    The path as sent (percent-encoding kept, query dropped: the redirector reads the path
+    alone), lower-cased; for `gh` only, the last segment (the ref) is cut off, so all refs of a
+    GitHub repository share a member, while every other provider keeps its whole path. A path
+    without its leading `/` (`Spec.build_path`) gets one, as the redirector sees it.
+    """
+    key = build_path.split("?", 1)[0].lower()
+    if not key.startswith("/"):
+        key = "/" + key
+    # the redirector's test is this prefix, not the provider name (so `/build/ghx` too)
+    if key.startswith("/build/gh"):
+        key = key.rsplit("/", 1)[0]
+    return key
 
 
 def fallback(candidates: Sequence[Candidate]) -> list[str]:
@@ -189,63 +207,65 @@ class WeightedRandom:
 
 
 class Rendezvous:
-    """Weighted rendezvous hashing on the key, as mybinder.org's redirector did 2019-2026.
+    """Weighted rendezvous hashing, exactly as mybinder.org's redirector computes it.
 
-    For each member: h = 64-bit blake2b of f"{name}-{key}", x = (h + 1) / (2**64 + 1) and
-    score = weight / -ln(x); members rank by score descending (ties by name). Deterministic;
-    a member's share of keys is proportional to its weight; when a member leaves, only the keys
-    that ranked it first move, each to its previous second choice.
+    The key is `routing_key(build_path)`. For each eligible member: h = the big-endian 64-bit
+    blake2b (digest_size=8) of f"{key}-{name}", and score = weight / -ln(h / (2**64 - 1)),
+    computed as the redirector does (`weight * (1.0 / -log(...))`, to the last bit); members
+    rank by score descending, ties by name descending (its `sorted(..., reverse=True)` over
+    (score, name)). Where the redirector would crash, on h = 0 (log of 0) or h / (2**64 - 1)
+    rounding to 1.0 (division by zero), the score is 0 or infinite instead. Deterministic; a
+    member's share of keys follows its weight; when a member leaves, only the keys that
+    ranked it first move, each to its previous second choice.
     """
 
-    __slots__ = ("_prefixes",)
+    __slots__ = ()
     name: str = "rendezvous"
-
-    def __init__(self) -> None:
-        # blake2b states that have hashed f"{name}-", one per member name seen: a copy of it
-        # then only hashes the key (the only per-instance state; bounded, not global)
-        self._prefixes: dict[str, blake2b] = {}
 
     def __repr__(self) -> str:
         return "Rendezvous()"
 
     def rank(self, candidates: Sequence[Candidate], key: str) -> list[str]:
-        prefixes = self._prefixes
-        data = key.encode()
+        # the key comes first in the hashed bytes: hash f"{key}-" once, then one copy per member
+        prefix = blake2b(f"{key}-".encode(), digest_size=8)
         from_bytes = int.from_bytes
         scored: list[tuple[float, str]] = []
         for c in candidates:
             if c.healthy and c.weight > 0:
-                name = c.name
-                prefix = prefixes.get(name)
-                if prefix is None:
-                    if len(prefixes) >= _MAX_PREFIXES:
-                        prefixes.clear()
-                    prefix = prefixes[name] = blake2b(f"{name}-".encode(), digest_size=8)
                 hasher = prefix.copy()
-                hasher.update(data)
-                h = from_bytes(hasher.digest(), "big")
-                # ln(x) < 0, so weight / ln(x) is minus the score and an ascending sort ranks
-                # best first (ties by name). ln(x) rounds to 0 only when x rounds to 1.0 (h
-                # within ~2**10 of 2**64); then x - 1 is ln(x) to double precision
-                log_x = log((h + 1) / _DENOMINATOR) or (h - _TWO_64) / _DENOMINATOR
-                scored.append((c.weight / log_x, name))
+                hasher.update(c.name.encode())
+                x = from_bytes(hasher.digest(), "big") / _HASH_MAX
+                if x == 0.0:
+                    score = 0.0
+                elif x == 1.0:
+                    score = math.inf
+                else:
+                    score = c.weight * (1.0 / -log(x))
+                scored.append((score, c.name))
         if not scored:
             return fallback(candidates)
-        scored.sort()
+        scored.sort(reverse=True)
         return [name for _, name in scored]
 
 
-def _load_order(c: Candidate) -> tuple[bool, int, float, str]:
+def _load_order(c: Candidate) -> tuple[bool, bool, float, float, float, str]:
     headroom = c.headroom
-    if headroom is None:
-        return (True, 0, -c.weight, c.name)
-    return (False, -headroom, -c.weight, c.name)
+    # repository full there last; then known headroom, largest first; then unknown load,
+    # the largest launch quota first (capacity), then by weight; ties by name
+    if headroom is not None:
+        return (c.repo_full, False, -headroom, 0.0, -c.weight, c.name)
+    capacity = -c.quota if c.quota is not None else math.inf
+    return (c.repo_full, True, 0.0, capacity, -c.weight, c.name)
 
 
 class LeastLoaded:
-    """Largest headroom first; unknown headroom after the known ones, by weight descending.
+    """Most free pods first: headroom (launch quota minus pods running) largest first.
 
-    Ties by weight (descending), then name. Ignores the key.
+    Members whose load is unknown come after those whose load is known, the largest launch
+    quota first, then by weight (descending). A member where the repository's per-repo quota
+    is known to be reached (`repo_full`) is deprioritised, not refused: it comes after every
+    other eligible member, because the count behind it may be stale and a failed launch there
+    fails over anyway. Ties by weight (descending), then name. Ignores the key.
     """
 
     __slots__ = ()

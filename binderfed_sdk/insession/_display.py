@@ -20,6 +20,7 @@ from binderfed_sdk._format import (
     format_memory,
     format_percent,
 )
+from binderfed_sdk.insession._rules import level_at, time_thresholds
 
 if TYPE_CHECKING:
     from binderfed_sdk.insession._model import SessionInfo
@@ -30,6 +31,7 @@ MEMORY_WARNING = (
     "memory is close to the limit: past it the kernel is killed (and its variables lost)."
 )
 NOT_READ = "unknown (the Jupyter server's activity record was not read)"
+KERNEL_GOES_ON = "the session goes on; the kernel's variables are lost"
 
 
 class LiveText(BaseModel):
@@ -58,6 +60,11 @@ class SessionDisplay(BaseModel):
     cull_reason: str | None
     #: "11 min 40 s if nothing runs (stops from 14:05 UTC, up to 11 min later)"
     time: str | None
+    #: why the session stops then: the mechanism that acts first, with its numbers
+    cause: str | None
+    #: "your kernel stops in about 9 min 40 s if it stays idle (...)": the kernel culler
+    #: stops kernels, not the session (None: no kernel it will cull)
+    kernel: str | None
     #: "1.1 / 2.0 GiB", "300 MiB used" (None: nothing known)
     memory: str | None
     #: one line: "gesis · 11 min 40 s left if nothing runs · 1.1 / 2.0 GiB"
@@ -82,6 +89,18 @@ def session_display(info: SessionInfo) -> SessionDisplay:
             f"about {format_duration(left)} left {format_cull_reason(info.cull_reason)}".rstrip()
             + ": save your work."
         )
+    kernel = _kernel(info)
+    stop = info.kernel_stop
+    if (
+        kernel is not None
+        and stop is not None
+        and (left is None or stop.earliest < left)
+        and level_at(
+            time_thresholds(info.warn_minutes, info.limits.kernel_idle_timeout), stop.earliest
+        )
+        != "ok"
+    ):
+        warnings.append(f"{kernel}: run a cell to keep it, or save what it holds.")
     if info.memory_level != "ok":
         warnings.append(MEMORY_WARNING)
     return SessionDisplay(
@@ -90,6 +109,8 @@ def session_display(info: SessionInfo) -> SessionDisplay:
         time_left=format_duration(left) if left is not None else None,
         cull_reason=format_cull_reason(info.cull_reason) or None,
         time=texts.time,
+        cause=_cause(info, info.cull_reason),
+        kernel=kernel,
         memory=format_memory(info.memory_used, info.memory_limit),
         summary=texts.summary,
         warnings=warnings,
@@ -118,6 +139,10 @@ def _texts(info: SessionInfo, time_left: str | None) -> LiveText:
     if info.ref:
         lines.append(f"Ref: {info.ref}")
     lines.append(f"Time left: {time}")
+    if cause := _cause(info, info.cull_reason):
+        lines.append(f"Why: {cause}")
+    if kernel := _kernel(info):
+        lines.append(f"Kernel: {kernel}")
     if memory:
         extra = []
         if info.memory_fraction is not None:
@@ -153,8 +178,65 @@ def _time(info: SessionInfo, time_left: str | None, reason: str) -> str:
     left = info.seconds_left
     if left is None or time_left is None:
         return NOT_READ
-    late = format_duration(info.cull_window)
+    latest = info.seconds_left_latest
+    late = format_duration(latest - left) if latest is not None and latest > left else None
     if left <= 0:
-        return f"none{reason}: the culler may stop it any moment, within {late}"
+        within = f", within {late}" if late else ""
+        return f"none{reason}: it may stop any moment{within}"
     stop = info.now + timedelta(seconds=left)
+    if latest is None:
+        return f"{time_left}{reason} (stops from {stop:%H:%M} UTC at the earliest)"
+    if late is None:
+        return f"{time_left}{reason} (stops at {stop:%H:%M} UTC)"
     return f"{time_left}{reason} (stops from {stop:%H:%M} UTC, up to {late} later)"
+
+
+def _cause(info: SessionInfo, reason: str | None) -> str | None:
+    """The mechanism behind `reason`, with the numbers it acts on."""
+    limits = info.limits
+    kernels = bool(info.kernels)
+    if reason == "server-idle" and limits.server_idle_timeout is not None:
+        alone = (
+            f"the Jupyter server stops itself after "
+            f"{format_duration(limits.server_idle_timeout)} with no activity"
+        )
+        if not kernels:
+            return alone
+        # jupyter_server waits for its kernels to go; a kernel's cull counts as activity
+        first = "the kernel culler stops your idle kernel first, which counts as activity"
+        return f"{first}; then {alone}"
+    if reason == "idle":
+        return (
+            f"the hub's culler stops servers idle for {format_duration(limits.idle_timeout)} "
+            f"(it checks every {format_duration(limits.cull_every)} and learns of activity "
+            f"every {format_duration(limits.activity_interval)})"
+        )
+    if reason == "max-age" and limits.max_age is not None:
+        return f"sessions are stopped {format_duration(limits.max_age)} after they start"
+    if reason == "cpu" and limits.cpu_seconds is not None:
+        return (
+            f"the CPU-time budget of {format_duration(limits.cpu_seconds)} runs out "
+            "(at the earliest: at full use)"
+        )
+    return None
+
+
+def _kernel(info: SessionInfo) -> str | None:
+    """When the kernel culler stops the first idle kernel (the session goes on)."""
+    stop = info.kernel_stop
+    if stop is None or not info.in_binder:
+        return None
+    timeout = info.limits.kernel_idle_timeout
+    which = "your kernel" if (info.kernels or 0) <= 1 else f"one of your {info.kernels} kernels"
+    idle = f" (idle for {format_duration(timeout)})" if timeout else ""
+    if stop.earliest <= 0:
+        return f"{which} may stop any moment{idle}: {KERNEL_GOES_ON}"
+    late = (
+        f", up to {format_duration(stop.latest - stop.earliest)} later"
+        if stop.latest is not None and stop.latest > stop.earliest
+        else ""
+    )
+    return (
+        f"{which} stops in about {format_duration(stop.earliest)} if it stays idle{late}"
+        f" ({KERNEL_GOES_ON})"
+    )

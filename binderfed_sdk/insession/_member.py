@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -39,31 +40,84 @@ def image_registry_host(image_spec: str | None) -> str | None:
     return None
 
 
-def _host_forms(value: str) -> list[str]:
-    """`host:port` and `host` of a host or URL, lower-case, most specific first."""
+#: how closely two places agree: the same (scheme, host, port) > the same host and port
+#: (one side gives no scheme) > the same host name (one side gives no port)
+EXACT, HOST_PORT, HOST = 3, 2, 1
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: the evidence, in the order a tie between equally specific matches is settled
+_SOURCES: tuple[MemberSource, ...] = ("image-registry", "hub-host", "launch-host")
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a URL, `host:port` or host name points: scheme and port when it says them."""
+
+    scheme: str | None
+    host: str
+    port: int | None
+    path: str = ""
+
+
+def _place(value: str) -> _Place | None:
     text = value.strip().lower()
-    parts = urlsplit(text if "://" in text else "//" + text)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    if not netloc:
-        return []
-    host = parts.hostname or netloc
-    return [netloc] if host == netloc else [netloc, host]
+    has_scheme = "://" in text
+    parts = urlsplit(text if has_scheme else "//" + text)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is no number
+        return None
+    if not host:
+        return None
+    scheme = parts.scheme if has_scheme else None
+    if port is None and scheme is not None:
+        port = _DEFAULT_PORTS.get(scheme)
+    return _Place(scheme, host, port, parts.path.rstrip("/"))
 
 
-def _match_host(
-    value: str,
-    member_map: Mapping[str, str],
-    members: Iterable[tuple[str, str | None]],
-) -> str | None:
-    """The member for a host: the extra map first, then the members' own host names."""
-    forms = _host_forms(value)
-    for form in forms:
-        if form in member_map:
-            return member_map[form]
-    for name, host in members:
-        if host and any(form in _host_forms(host) for form in forms):
-            return name
-    return None
+def _agreement(a: _Place, b: _Place) -> int:
+    """How closely `a` and `b` agree (EXACT, HOST_PORT, HOST), 0 when they differ."""
+    if a.host != b.host:
+        return 0
+    if a.port is None or b.port is None:
+        return HOST
+    if a.port != b.port:
+        return 0
+    if a.scheme is None or b.scheme is None:
+        return HOST_PORT
+    return EXACT if a.scheme == b.scheme else 0
+
+
+def _best(value: str, candidates: Iterable[tuple[str, str | None]]) -> tuple[int, str] | None:
+    """The member `value` points at, and how closely: only the closest matches count, and
+    when they name more than one member the evidence is ambiguous (None)."""
+    place = _place(value)
+    if place is None:
+        return None
+    found: dict[str, int] = {}
+    for name, where in candidates:
+        other = _place(where) if where else None
+        level = _agreement(place, other) if other is not None else 0
+        if other is not None and place.path and other.path:
+            # a member URL with a path (`https://host/binder/`) is only that path and below
+            prefix = other.path + "/"
+            level = level if (place.path + "/").startswith(prefix) else 0
+        if level:
+            found[name] = max(found.get(name, 0), level)
+    if not found:
+        return None
+    top = max(found.values())
+    names = [name for name, level in found.items() if level == top]
+    return (top, names[0]) if len(names) == 1 else None
+
+
+def _evidence(
+    value: str, member_map: Mapping[str, str], members: Iterable[tuple[str, str | None]]
+) -> tuple[int, str] | None:
+    """The user's map first (it names hosts the member list does not know, or renames
+    them), then the members' own places."""
+    return _best(value, [(name, host) for host, name in member_map.items()]) or _best(
+        value, members
+    )
 
 
 def identify_member(
@@ -71,52 +125,57 @@ def identify_member(
     federation: FederationConfig,
     member_map: Mapping[str, str] | None = None,
 ) -> tuple[str | None, MemberSource | None]:
-    """Which member runs this session, and what said so. In order: the sandbox's
-    `BINDERFED_MEMBER`; the registry host of `JUPYTER_IMAGE_SPEC`; the JupyterHub host;
-    `BINDER_LAUNCH_HOST` unless it is the federation's front door (on mybinder.org it always
-    is, and says nothing). `member_map` (host -> member) is consulted first for the host
-    matches. Nothing matching: `(None, None)`, never a guess."""
+    """Which member runs this session, and what said so.
+
+    The sandbox's `BINDERFED_MEMBER` says it outright. Otherwise each piece of evidence is
+    matched against the members: the registry host of `JUPYTER_IMAGE_SPEC` (registries),
+    the JupyterHub URLs (hubs), `BINDER_LAUNCH_HOST` (member URLs; not when it is the
+    federation's front door: on mybinder.org it always is, and says nothing). The most
+    specific match wins: the same (scheme, host, port) before the same host and port before
+    the same host name; a piece of evidence that fits two members equally (two members on
+    one host, told apart by port) counts for nothing. Equally specific matches are settled
+    in that order. `member_map` (host -> member) is consulted before the member list.
+    Nothing matching: `(None, None)`, never a guess."""
     extra = {key.strip().lower(): name for key, name in (member_map or {}).items()}
-    hosts = federation.hosts.values()
+    hosts = list(federation.hosts.values())
 
     if named := environ.get(ENV_MEMBER, "").strip():
         return named, "sandbox"
 
+    findings: list[tuple[int, int, str, MemberSource]] = []
+
+    def note(source: MemberSource, found: tuple[int, str] | None) -> None:
+        if found is not None:
+            findings.append((found[0], -_SOURCES.index(source), found[1], source))
+
     registry = image_registry_host(environ.get("JUPYTER_IMAGE_SPEC"))
     if registry is not None:
-        found = _match_host(registry, extra, ((m.name, m.registry) for m in hosts))
-        if found is not None:
-            return found, "image-registry"
+        note("image-registry", _evidence(registry, extra, ((m.name, m.registry) for m in hosts)))
 
     for variable in HUB_URL_VARIABLES:
         url = environ.get(variable, "").strip()
         if "://" not in url:  # JUPYTERHUB_BASE_URL is often just a path
             continue
-        found = _match_host(url, extra, ((m.name, m.hub) for m in hosts))
-        if found is not None:
-            return found, "hub-host"
+        note("hub-host", _evidence(url, extra, ((m.name, m.hub) for m in hosts)))
 
     launch_host = environ.get("BINDER_LAUNCH_HOST", "").strip()
     if launch_host and not _is_front_door(launch_host, federation):
-        found = _match_host(launch_host, extra, ())
-        if found is None and launch_host.startswith(("http://", "https://")):
-            member = federation.member_for_url(launch_host)
-            found = member.name if member is not None else None
-        if found is not None:
-            return found, "launch-host"
-    return None, None
+        note("launch-host", _evidence(launch_host, extra, ((m.name, m.url) for m in hosts)))
+
+    if not findings:
+        return None, None
+    _, _, name, source = max(findings)
+    return name, source
 
 
 def _is_front_door(url: str, federation: FederationConfig) -> bool:
-    redirector = federation.redirector
-    if not redirector:
+    """`url` is the redirector itself (same scheme, host, port and path)."""
+    if not federation.redirector:
         return False
-    return _url_key(url) == _url_key(redirector)
-
-
-def _url_key(url: str) -> tuple[str, str, str]:
-    parts = urlsplit(url.strip())
-    return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+    here, door = _place(url), _place(federation.redirector)
+    if here is None or door is None:
+        return False
+    return _agreement(here, door) == EXACT and here.path == door.path
 
 
 def ref_of(persistent_request: str | None, ref_url: str | None) -> str | None:

@@ -13,6 +13,7 @@ from binderfed_sdk.federation._limits import SessionLimits
 from binderfed_sdk.insession._display import SessionDisplay, session_display
 from binderfed_sdk.insession._rules import (
     CullReason,
+    StopWindow,
     Threshold,
     level_at,
     memory_level,
@@ -52,13 +53,26 @@ class SessionInfo(BaseModel):
     started: datetime | None = None
     last_activity: datetime | None = None
     now: datetime
+    #: the earliest stop by each mechanism: the hub's idle culler, the Jupyter server's own
+    #: idle shutdown, the culler's max age, the CPU budget (None: not known, or never)
     idle_seconds_left: float | None = None
+    server_idle_seconds_left: float | None = None
     max_age_seconds_left: float | None = None
     cpu_seconds_left: float | None = None
-    #: the least of the three that are known; `cull_reason` says which
+    #: the session ends between `seconds_left` and `seconds_left_latest` from `now` (the
+    #: earliest stop of the mechanism that acts first, the latest any of them can come;
+    #: None: no later bound known); `cull_reason` says which is expected first
     seconds_left: float | None = None
+    seconds_left_latest: float | None = None
     cull_reason: CullReason | None = None
-    #: the culler's check interval: the real stop may come up to this much after `seconds_left`
+    #: why: every predicted stop, soonest first
+    stops: list[StopWindow] = Field(default_factory=list)
+    #: when the kernel culler stops the first idle kernel: the kernel (and its variables)
+    #: goes, the session does not (None: no kernel, or none it will cull)
+    kernel_stop: StopWindow | None = None
+    #: how many kernels run (None: not known)
+    kernels: int | None = None
+    #: the hub culler's check interval
     cull_window: float
     #: bytes in use: the cgroup's working set (usage minus inactive page cache), else the RSS
     #: of the Jupyter server's process tree

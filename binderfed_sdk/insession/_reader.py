@@ -29,11 +29,12 @@ from binderfed_sdk.insession._rules import (
     _parse_number,
     choose_memory_limit,
     parse_bytes,
+    parse_kernels,
     parse_status_time,
     resolve_limits,
     time_left,
 )
-from binderfed_sdk.insession._server import JupyterServerStatus
+from binderfed_sdk.insession._server import KERNELS_KEY, JupyterServerStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -80,7 +81,9 @@ class SessionInfoReader:
     - `cgroup_root`: where the cgroup files are (None: do not use cgroups);
       `proc_cgroup`: the text of /proc/self/cgroup (None: read it).
     - `status`: the Jupyter server's `api/status` dict, a callable returning one, or None;
-      default: ask the server this process is a kernel of (over HTTP).
+      default: ask the server this process is a kernel of (over HTTP). Its `kernel_activity`
+      (the `api/kernels` list: last_activity, execution_state, connections) gives the
+      kernel culler's stops.
     - `process_root`: the PID whose process tree psutil measures without cgroups (default:
       the parent Jupyter server for a kernel, else this process).
     """
@@ -191,6 +194,7 @@ class SessionInfoReader:
             started=started,
             last_activity=last_activity,
             cpu_used=reading.cpu_seconds if reading is not None else None,
+            kernels=parse_kernels(answer.get(KERNELS_KEY)) if answer else None,
         )
         launch_host = public_url(env.get("BINDER_LAUNCH_HOST"))
         persistent_request = env.get("BINDER_PERSISTENT_REQUEST") or None
@@ -208,10 +212,15 @@ class SessionInfoReader:
             started=started,
             last_activity=last_activity,
             idle_seconds_left=left.idle,
+            server_idle_seconds_left=left.server_idle,
             max_age_seconds_left=left.max_age,
             cpu_seconds_left=left.cpu,
             seconds_left=left.seconds,
+            seconds_left_latest=left.latest,
             cull_reason=left.reason,
+            stops=list(left.windows),
+            kernel_stop=left.kernel,
+            kernels=left.kernels,
             memory_guarantee=env_guarantee or limits.mem_guarantee,
             cpu_limit=env_cpu if env_cpu and env_cpu > 0 else limits.cpu_limit,
             **common,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,27 +14,99 @@ from binderfed_sdk._format import Level
 from binderfed_sdk.federation._limits import SessionLimits
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
 
-CullReason = Literal["idle", "max-age", "cpu"]
+#: what stops the session: the hub's idle culler ("idle"), the Jupyter server's own idle
+#: shutdown ("server-idle"), the culler's max age, the CPU-time budget
+CullReason = Literal["idle", "server-idle", "max-age", "cpu"]
+#: ... and what stops a kernel but not the session
+StopReason = Literal["idle", "server-idle", "max-age", "cpu", "kernel"]
 #: memory at or above this fraction of the limit is "danger" (the kernel kills at the limit)
 DANGER_MEMORY_FRACTION = 0.95
 _EPOCH = datetime.fromtimestamp(0, UTC)
+#: at equal windows, the order in which a cause is named first
+_ORDER: tuple[CullReason, ...] = ("server-idle", "idle", "max-age", "cpu")
 
 
 # --- pure rules ------------------------------------------------------------------------------
 
 
+class StopWindow(BaseModel):
+    """When one mechanism stops the session (or a kernel): between `earliest` and `latest`
+    seconds from the reading (`latest` None: no bound, e.g. the CPU budget of a session
+    that may stay idle). Both clamped at 0."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: StopReason
+    earliest: float
+    latest: float | None
+
+
+@dataclass(frozen=True)
+class KernelActivity:
+    """One kernel as the Jupyter server's kernel manager sees it (`api/kernels`)."""
+
+    last_activity: datetime | None
+    execution_state: str | None = None
+    connections: int = 0
+
+
 @dataclass(frozen=True)
 class TimeLeft:
-    """Seconds before each of the culler's rules stops the session (None: unknown)."""
+    """Seconds before each mechanism stops the session (None: unknown, or never).
+
+    `idle`, `server_idle`, `max_age` and `cpu` are the earliest stop of each; `seconds` and
+    `latest` bound the session's end (the first mechanism to act); `reason` names the one
+    expected first; `windows` has every predicted stop, soonest first; `kernel` is when the
+    kernel culler stops the first idle kernel (the session goes on)."""
 
     idle: float | None
     max_age: float | None
     cpu: float | None
     seconds: float | None
     reason: CullReason | None
+    server_idle: float | None = None
+    latest: float | None = None
+    windows: tuple[StopWindow, ...] = ()
+    kernel: StopWindow | None = None
+    kernels: int | None = None
+
+
+def _window(reason: StopReason, earliest: float, latest: float | None) -> StopWindow:
+    return StopWindow(
+        reason=reason,
+        earliest=max(0.0, earliest),
+        latest=None if latest is None else max(0.0, latest),
+    )
+
+
+def _kernel_culls(
+    limits: SessionLimits, now: datetime, kernels: Sequence[KernelActivity], fallback: float
+) -> list[tuple[float, float] | None]:
+    """For each kernel, when the kernel culler stops it (seconds from now, raw), or None
+    when it never will: culler off, busy (unless `cull_busy`), connected (unless
+    `cull_connected`). jupyter_server culls a kernel idle more than the timeout at its next
+    check (every `cull_interval`): between timeout and timeout + interval after its last
+    activity."""
+    timeout = limits.kernel_idle_timeout
+    culls: list[tuple[float, float] | None] = []
+    for kernel in kernels:
+        if (
+            timeout is None
+            or (kernel.execution_state == "busy" and not limits.kernel_cull_busy)
+            or (kernel.connections > 0 and not limits.kernel_cull_connected)
+        ):
+            culls.append(None)
+            continue
+        last = (
+            -(now - kernel.last_activity).total_seconds()
+            if kernel.last_activity is not None
+            else fallback
+        )
+        culls.append((last + timeout, last + timeout + limits.kernel_cull_every))
+    return culls
 
 
 def time_left(
@@ -42,31 +116,114 @@ def time_left(
     started: datetime | None,
     last_activity: datetime | None,
     cpu_used: float | None = None,
+    kernels: Sequence[KernelActivity] | None = None,
 ) -> TimeLeft:
-    """The idle culler's rule, turned into time left: `inactive = now - (last_activity or
-    started)`, `age = now - started`; left = `min(timeout - inactive, max_age - age)`, each
-    clamped at 0; plus the CPU budget minus the CPU time used. Ties go to idle, then max age."""
-    idle: float | None = None
+    """Every mechanism that stops a session, turned into time left.
+
+    - the hub's idle culler (jupyterhub-idle-culler): `inactive = now - (last_activity or
+      started)`, stop when `inactive >= timeout`, checked every `cull_every`; the hub learns
+      activity every `activity_interval` (and from proxy traffic the server does not count),
+      so the stop comes between `timeout` and `timeout + activity_interval + cull_every`
+      after the last activity;
+    - the Jupyter server's own shutdown (`shutdown_no_activity_timeout`): only once it has
+      no kernel, then between the timeout and the timeout + 60 s after its last activity;
+    - the kernel culler: stops each idle kernel, and that counts as the server's activity
+      (its idle clocks restart then; the hub hears of it too), so with an idle kernel open
+      the session ends about kernel timeout + idle timeout after the last activity;
+    - the culler's max age, from `started`, whatever the activity (checked every
+      `cull_every`);
+    - the CPU budget minus the CPU time used: at the earliest at full use of `cpu_limit`
+      cores, at the latest never (an idle session uses none).
+
+    `kernels` None: not known (the server's shutdown then has no later bound). The first
+    to act is the one with the soonest earliest stop (ties: the soonest latest)."""
+    inactive: float | None = None
     reference = last_activity or started
     if reference is not None:
-        idle = max(0.0, limits.idle_timeout - (now - reference).total_seconds())
-    max_age: float | None = None
+        inactive = (now - reference).total_seconds()
+
+    windows: list[StopWindow] = []
+    kernel: StopWindow | None = None
+    if inactive is not None:
+        # when the last activity comes, as far as the idle clocks know (seconds from now,
+        # raw): the recorded one, or the cull of the last kernel to go
+        first, last = -inactive, -inactive
+        every_kernel_goes = True
+        if kernels:
+            culls = _kernel_culls(limits, now, kernels, -inactive)
+            going = [cull for cull in culls if cull is not None]
+            every_kernel_goes = len(going) == len(culls)
+            if going:
+                first = max(first, *(cull[0] for cull in going))
+                last = max(last, *(cull[1] for cull in going))
+                soonest = min(going)
+                kernel = _window("kernel", soonest[0], min(cull[1] for cull in going))
+        windows.append(
+            _window(
+                "idle",
+                first + limits.idle_timeout,
+                last + limits.idle_timeout + limits.activity_interval + limits.cull_every,
+            )
+        )
+        timeout = limits.server_idle_timeout
+        if timeout is not None and every_kernel_goes:
+            windows.append(
+                _window(
+                    "server-idle",
+                    first + timeout,
+                    last + timeout + limits.server_check_every if kernels is not None else None,
+                )
+            )
     if limits.max_age is not None and started is not None:
-        max_age = max(0.0, limits.max_age - (now - started).total_seconds())
-    cpu: float | None = None
+        age_left = limits.max_age - (now - started).total_seconds()
+        windows.append(_window("max-age", age_left, age_left + limits.cull_every))
     if limits.cpu_seconds is not None and cpu_used is not None:
-        cpu = max(0.0, limits.cpu_seconds - cpu_used)
-    candidates: list[tuple[float | None, CullReason]] = [
-        (idle, "idle"),
-        (max_age, "max-age"),
-        (cpu, "cpu"),
-    ]
-    seconds: float | None = None
-    reason: CullReason | None = None
-    for value, why in candidates:
-        if value is not None and (seconds is None or value < seconds):
-            seconds, reason = value, why
-    return TimeLeft(idle=idle, max_age=max_age, cpu=cpu, seconds=seconds, reason=reason)
+        cores = limits.cpu_limit or 1.0
+        windows.append(_window("cpu", (limits.cpu_seconds - cpu_used) / cores, None))
+
+    windows.sort(
+        key=lambda w: (
+            w.earliest,
+            math.inf if w.latest is None else w.latest,
+            _ORDER.index(w.reason),
+        )
+    )
+    earliest = {w.reason: w.earliest for w in windows}
+    latests = [w.latest for w in windows if w.latest is not None]
+    first_stop = windows[0] if windows else None
+    return TimeLeft(
+        idle=earliest.get("idle"),
+        server_idle=earliest.get("server-idle"),
+        max_age=earliest.get("max-age"),
+        cpu=earliest.get("cpu"),
+        seconds=first_stop.earliest if first_stop else None,
+        reason=first_stop.reason if first_stop else None,  # type: ignore[arg-type]
+        latest=min(latests) if latests else None,
+        windows=tuple(windows),
+        kernel=kernel,
+        kernels=len(kernels) if kernels is not None else None,
+    )
+
+
+def parse_kernels(value: Any) -> list[KernelActivity] | None:
+    """The kernels of an `api/kernels` answer (a list of kernel models); None if it is not
+    one."""
+    if not isinstance(value, list):
+        return None
+    kernels = []
+    for model in value:
+        if not isinstance(model, Mapping):
+            continue
+        state = model.get("execution_state")
+        connections = model.get("connections")
+        kernels.append(
+            KernelActivity(
+                last_activity=parse_status_time(model.get("last_activity")),
+                execution_state=state if isinstance(state, str) else None,
+                connections=connections if isinstance(connections, int) else 0,
+            )
+        )
+    return kernels
 
 
 def choose_memory_limit(
@@ -150,6 +307,7 @@ def rule_budget(limits: SessionLimits, reason: CullReason | None) -> float | Non
     """The full length of a culling rule: the idle timeout, the max age, the CPU budget."""
     return {
         "idle": limits.idle_timeout,
+        "server-idle": limits.server_idle_timeout,
         "max-age": limits.max_age,
         "cpu": limits.cpu_seconds,
     }.get(reason or "")

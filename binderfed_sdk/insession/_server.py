@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+#: where a status dict carries the kernels (the `api/kernels` list), beside `api/status`
+KERNELS_KEY = "kernel_activity"
+#: asked with this, jupyter_server does not count a request as activity
+NO_TRACK = "no_track_activity=1"
+
 # --- the Jupyter server's own record ---------------------------------------------------------
 
 
@@ -70,8 +75,15 @@ class JupyterServerStatus:
             return None  # refused, an HTTP error status (HTTPError), a timeout, not JSON
 
     def __call__(self) -> Mapping[str, Any] | None:
+        """`api/status`, with the kernels (`api/kernels`) under `kernel_activity`. Neither
+        counts as activity (`api/status` never does; `api/kernels` is asked not to)."""
         answer = self.get("api/status")
-        return answer if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            return None
+        kernels = self.get("api/kernels?" + NO_TRACK)
+        if isinstance(kernels, list):
+            answer[KERNELS_KEY] = kernels
+        return answer
 
 
 def find_parent_server(

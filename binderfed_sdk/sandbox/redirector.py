@@ -1,12 +1,13 @@
 """A federation redirector with mybinder.org's rules, for the sandbox and the tests.
 
-- `/build/...` answers **307** to a healthy member, chosen by weight (`random.choices`), or
+- `/build/...` answers **307** to a healthy member, chosen by weight (`random.choices`), or by
+  the redirector's rendezvous hashing when the config says `load_balancer: rendezvous`, or
   the member named by the `host` cookie while that member is healthy; the prime when none is.
-  The cookie is set to the member URL, path = the exact request path, for 4 hours.
+  The cookie is set to the member URL (no trailing `/`), path = the exact request path, 4 hours.
 - `/active_hosts` lists the healthy members; `/metrics` has `federation_health` and
   `federation_redirect_count`.
 - Everything else is proxied to the prime.
-- Health checks run every `check.period` seconds (jitter included) with the same rules the
+- Health checks run every `check.period` seconds (+- `check.jitter` / 2) with the same rules the
   SDK's `Federation.health()` applies (it *is* that code); a failed member is checked again
   after `check.failed_period`.
 
@@ -35,7 +36,7 @@ import tornado.web
 from binderfed_sdk.federation._async_client import AsyncFederation
 from binderfed_sdk.federation._config import FederationConfig, load_federation
 from binderfed_sdk.federation._health import FederationHealth, MemberHealth, candidates
-from binderfed_sdk.federation._routing import WeightedRandom
+from binderfed_sdk.federation._routing import Rendezvous, WeightedRandom, routing_key
 from binderfed_sdk.sandbox._thread import ServerThread
 from binderfed_sdk.sandbox.wire import log_request
 
@@ -65,6 +66,7 @@ class Redirector(ServerThread):
         self.config = load_federation(federation)
         self.period = check_period if check_period is not None else self.config.check.period
         self.policy = WeightedRandom(seed=seed)
+        self.rendezvous = self.config.load_balancer == "rendezvous"
         self.health: dict[str, MemberHealth] = {}
         self.checks = 0
         self.redirects: Counter[tuple[str, str]] = Counter()
@@ -77,8 +79,8 @@ class Redirector(ServerThread):
     def healthy(self) -> list[str]:
         return [name for name, state in self.health.items() if state.healthy]
 
-    def choose(self, cookie: str | None) -> tuple[str, str]:
-        """(member name, reason) for one `/build` request."""
+    def choose(self, cookie: str | None, path: str = "") -> tuple[str, str]:
+        """(member name, reason) for one `/build` request (`path`: the request's path)."""
         healthy = set(self.healthy)
         if cookie:
             sticky = self.config.member_for_url(cookie)
@@ -89,6 +91,9 @@ class Redirector(ServerThread):
         state = FederationHealth(
             members=self.health, prime=self.config.prime.name, checked_at=datetime.now(UTC)
         )
+        if self.rendezvous:
+            ranking = Rendezvous().rank(candidates(self.config, state), routing_key(path))
+            return ranking[0], "rendezvous"
         ranking = self.policy.rank(candidates(self.config, state), "")
         return ranking[0], "random"
 
@@ -118,7 +123,7 @@ class Redirector(ServerThread):
                     await self.check_once(federation)
                 except Exception:  # noqa: BLE001 - a check must never kill the loop
                     self._checked.set()
-                pause = self.period * (1 + self._rng.uniform(-1, 1) * self.config.check.jitter)
+                pause = self.config.check.next_check(self.period, draw=self._rng.random)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
 
@@ -168,13 +173,13 @@ class _Handler(tornado.web.RequestHandler):
 class _BuildHandler(_Handler):
     def get(self, _path: str) -> None:
         redirector = self.redirector
-        name, reason = redirector.choose(self.get_cookie("host"))
+        name, reason = redirector.choose(self.get_cookie("host"), self.request.path)
         member = redirector.config.member(name)
         redirector.redirects[(name, reason)] += 1
         target = member.url + self.request.uri.lstrip("/") if self.request.uri else member.url
         self.set_cookie(
             "host",
-            member.url,
+            member.redirect_url,
             path=self.request.path,
             expires_days=redirector.config.host_cookie_age_hours / 24,
         )

@@ -5,6 +5,10 @@ Configure it like any Jupyter app (`jupyter_server_config.py` or `.json`)::
     c.BinderFedApp.federation = "mybinder"            # a built-in name or a JSON file
     c.BinderFedApp.limits = {"idle_timeout": 3600}     # override the federation's numbers
     c.BinderFedApp.member_map = {"hub.example.org": "example"}
+
+The server's own idle shutdown and kernel culling are read from this server's settings
+(`ServerApp.shutdown_no_activity_timeout`, `MappingKernelManager.cull_*`): they are what acts
+here, whatever the federation's data says; `limits` still overrides them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Float, Int, List, Unicode
 
 from binderfed_sdk.insession._reader import SessionInfoReader
+from binderfed_sdk.insession._server import KERNELS_KEY
 
 from .handlers import SessionHandler
 
@@ -58,21 +63,46 @@ class BinderFedApp(ExtensionApp):
     ).tag(config=True)
 
     def initialize_settings(self) -> None:
-        self.reader = SessionInfoReader(
-            self.federation or None,
-            limits=dict(self.limits) or None,
-            member_map={str(host): str(name) for host, name in self.member_map.items()},
-            status=self.server_status,
-            process_root=os.getpid(),
-            warn_memory_fraction=self.warn_memory_fraction,
-            warn_minutes=list(self.warn_minutes),
-        )
+        self._reader: SessionInfoReader | None = None
         self._cached: tuple[float, bytes] | None = None
         self.log.info(
-            "binderfed: session status at %sbinderfed/session (federation %s)",
+            "binderfed: session status at %sbinderfed/session",
             self.serverapp.base_url if self.serverapp is not None else "/",
-            self.reader.federation.name,
         )
+
+    @property
+    def reader(self) -> SessionInfoReader:
+        """Made at the first reading: the kernel manager's settings are final by then."""
+        if self._reader is None:
+            self._reader = SessionInfoReader(
+                self.federation or None,
+                limits={**self.server_limits(), **self.limits} or None,
+                member_map={str(host): str(name) for host, name in self.member_map.items()},
+                status=self.server_status,
+                process_root=os.getpid(),
+                warn_memory_fraction=self.warn_memory_fraction,
+                warn_minutes=list(self.warn_minutes),
+            )
+        return self._reader
+
+    def server_limits(self) -> dict[str, Any]:
+        """This server's own idle shutdown and kernel culling settings, as limits (0: off)."""
+        serverapp = self.serverapp
+        if serverapp is None:
+            return {}
+        limits: dict[str, Any] = {
+            "server_idle_timeout": serverapp.shutdown_no_activity_timeout or None
+        }
+        manager = serverapp.kernel_manager
+        timeout = getattr(manager, "cull_idle_timeout", None)
+        if isinstance(timeout, int | float):
+            limits["kernel_idle_timeout"] = timeout or None
+            interval = getattr(manager, "cull_interval", 0)
+            if isinstance(interval, int | float) and interval > 0:
+                limits["kernel_cull_every"] = interval
+            limits["kernel_cull_connected"] = bool(getattr(manager, "cull_connected", False))
+            limits["kernel_cull_busy"] = bool(getattr(manager, "cull_busy", False))
+        return limits
 
     def initialize_handlers(self) -> None:
         self.handlers.append(
@@ -80,15 +110,24 @@ class BinderFedApp(ExtensionApp):
         )
 
     def server_status(self) -> dict[str, Any]:
-        """`started` and `last_activity` as the server's own `api/status` gives them, read
-        from the ServerApp's state (no HTTP round trip)."""
+        """`started` and `last_activity` as the server's own `api/status` gives them, and the
+        kernels as `api/kernels` does, read from the ServerApp's state (no HTTP round trip,
+        no activity recorded)."""
         if self.serverapp is None:
             return {}
         web_app = self.serverapp.web_app
-        return {
+        status: dict[str, Any] = {
             "started": web_app.settings.get("started", _EPOCH),
             "last_activity": web_app.last_activity(),  # type: ignore[no-untyped-call]
         }
+        manager = self.serverapp.kernel_manager
+        if manager is not None:
+            # no await between listing and reading: no kernel can go in between
+            status[KERNELS_KEY] = [
+                manager.kernel_model(kernel_id)  # type: ignore[no-untyped-call]
+                for kernel_id in manager.list_kernel_ids()
+            ]
+        return status
 
     def session_info(self) -> SessionInfo:
         return self.reader.read()

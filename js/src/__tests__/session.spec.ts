@@ -116,12 +116,27 @@ describe('statusView: the answer words, the time left counted down', () => {
       'gesis · 1 min 40 s left if nothing runs · 614 MiB / 2.0 GiB'
     );
     expect(view.details).toContain(
-      'Time left: 1 min 40 s if nothing runs (stops from 10:40 UTC, up to 10 min later)'
+      'Time left: 1 min 40 s if nothing runs (stops from 10:40 UTC, up to 16 min later)'
     );
     expect(view.notification).toMatch(/will stop in about 1 min 40 s /);
     expect(view.notification).toMatch(/download/i);
     expect(view.notification).toContain(
       'https://mybinder.org/v2/gh/binder-examples/requirements/abc123'
+    );
+  });
+
+  it('shows the kernel culler apart, as the server wrote it', () => {
+    const info = answer('idle-kernel');
+    const view = statusView(info, info.seconds_left);
+    const kernel =
+      'Kernel: your kernel stops in about 1 min 30 s if it stays idle, up to 1 min later ' +
+      "(the session goes on; the kernel's variables are lost)";
+    expect(view.details).toContain(kernel);
+    expect(view.details).toContain(
+      'Time left: 11 min 30 s if nothing runs (stops from 10:42 UTC, up to 2 min later)'
+    );
+    expect(info.display.warnings[0]).toMatch(
+      /^your kernel stops in about 1 min 30 s/
     );
   });
 
