@@ -32,3 +32,18 @@ def jupyter_server(tmp_path: Path) -> Iterator[JupyterServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def hubs() -> Iterator[dict[str, WireHub]]:
+    """Four members: two healthy (a is the prime), one 503, one with its pod quota full."""
+    servers = {name: WireHub(name=name, keepalive_interval=0.05) for name in "abcd"}
+    for server in servers.values():
+        server.start()
+    servers["c"].health_status = 503
+    servers["d"].health_checks[2].update(total_pods=95, user_pods=95, quota=100)
+    try:
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()

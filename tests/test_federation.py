@@ -32,7 +32,6 @@ from binderfed_sdk.hub._models import Health, HealthCheck, Versions
 from binderfed_sdk.sandbox.redirector import Redirector
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from binderfed_sdk import BuildEvent
@@ -43,21 +42,6 @@ LIMITS = StreamLimits(idle_timeout=3, total_timeout=20)
 def config(hubs: dict[str, str], prime: str, **extra: Any) -> FederationConfig:
     hosts = {name: {"url": url, "weight": 50, "prime": name == prime} for name, url in hubs.items()}
     return load_federation({"name": "test", "hosts": hosts, **extra})
-
-
-@pytest.fixture
-def hubs() -> Iterator[dict[str, WireHub]]:
-    """Four members: two healthy (a is the prime), one 503, one with its pod quota full."""
-    servers = {name: WireHub(name=name, keepalive_interval=0.05) for name in "abcd"}
-    for server in servers.values():
-        server.start()
-    servers["c"].health_status = 503
-    servers["d"].health_checks[2].update(total_pods=95, user_pods=95, quota=100)
-    try:
-        yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def fed_of(hubs: dict[str, WireHub], **kwargs: Any) -> Federation:

@@ -36,7 +36,7 @@ from binderfed_sdk.federation._prime import PrimeOutcome
 from binderfed_sdk.federation._routing import Pinned
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 
     from servers import JupyterServer
 
@@ -154,21 +154,6 @@ class Twin:
 @pytest.fixture(params=["sync", "async"])
 def twin(request: pytest.FixtureRequest) -> Twin:
     return Twin(request.param)
-
-
-@pytest.fixture
-def hubs() -> Iterator[dict[str, WireHub]]:
-    """Four members: two healthy (a is the prime), one 503, one with its pod quota full."""
-    servers = {name: WireHub(name=name, keepalive_interval=0.05) for name in "abcd"}
-    for server in servers.values():
-        server.start()
-    servers["c"].health_status = 503
-    servers["d"].health_checks[2].update(total_pods=95, user_pods=95, quota=100)
-    try:
-        yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def config(hubs: dict[str, str], prime: str) -> FederationConfig:
