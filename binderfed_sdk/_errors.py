@@ -82,7 +82,12 @@ class RateLimited(HubError):
 
 
 class BuildFailed(HubError):
-    """The build stream ended with a `failed` event."""
+    """The build stream ended with a `failed` event.
+
+    When the log makes the cause certain, `hint` says it in plain words (it ends `str(error)`)
+    and `fix_files` names the files that would fix it, e.g. the environment files a hub that
+    builds no repository without one (mybinder.org) would take.
+    """
 
     def __init__(
         self,
@@ -92,12 +97,22 @@ class BuildFailed(HubError):
         status_code: int | None = None,
         log: Sequence[str] = (),
         event: BuildEvent | None = None,
+        hint: str | None = None,
+        fix_files: Sequence[str] = (),
     ) -> None:
         super().__init__(message, hub=hub, status_code=status_code)
         #: the `failed` event itself, when the stream sent one
         self.event = event
         #: the last log lines of the build, oldest first, for showing why it failed
         self.log: tuple[str, ...] = tuple(log)
+        #: why the build failed, in plain words, when the log makes it certain
+        self.hint = hint
+        #: files that would make the build pass (any one of them), when that is the cause
+        self.fix_files: tuple[str, ...] = tuple(fix_files)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}: {self.hint}" if self.hint else text
 
     @property
     def retryable(self) -> bool:
@@ -115,6 +130,11 @@ class StreamClosed(HubError):
 
 class SessionError(HubError):
     """A launched session's Jupyter server refused or failed a request."""
+
+
+class SessionGone(SessionError):
+    """The session's server is gone (culled, shut down, or stopped by its hub): the hub's proxy
+    or the hub itself answered in its place. Shutting down such a session is no error."""
 
 
 class FederationError(ConfigError):

@@ -15,6 +15,7 @@ with one decimal, smaller units whole.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Literal
 
 #: how short something runs (time or memory), one vocabulary in Python, JSON and TypeScript
@@ -90,3 +91,15 @@ def format_percent(fraction: float) -> str:
 def format_cull_reason(reason: str | None) -> str:
     """Which culling rule stops the session, as words that follow "11 min 40 s left"."""
     return _CULL_REASON.get(reason or "", "")
+
+
+def format_try_again(reset: datetime, now: datetime | None = None) -> str:
+    """When a rate-limited client may build again: `try again in 59 min 58 s (at 14:05)`, in
+    local time; the wait is rounded *up* here, so it never says "now" too early."""
+    now = now or datetime.now(reset.tzinfo or UTC)
+    wait = (reset - now).total_seconds()
+    if wait <= 0:
+        return "try again now"
+    local = reset.astimezone()
+    at = local.strftime("%H:%M" if wait < 20 * 3600 else "%Y-%m-%d %H:%M")
+    return f"try again in {format_duration(math.ceil(wait))} (at {at})"

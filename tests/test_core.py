@@ -155,9 +155,13 @@ def test_line_bound_and_total_deadline() -> None:
 def test_read_timeout_never_runs_past_the_deadline() -> None:
     clock = Clock()
     stream = core(clock, idle_timeout=60, total_timeout=100)
-    assert stream.timeout(httpx.Timeout(10)).read == 60
-    clock.now += 90
-    assert stream.timeout(httpx.Timeout(10)).read == pytest.approx(10)
+    # the answer (headers) within the read timeout; the body's reads within the idle limit
+    assert stream.timeout(httpx.Timeout(10)).read == 10
+    assert stream.timeout(httpx.Timeout(None)).read == 60
+    assert stream.body_read_timeout() == 60
+    clock.now += 95
+    assert stream.timeout(httpx.Timeout(10)).read == pytest.approx(5)
+    assert stream.body_read_timeout() == pytest.approx(5)
 
 
 @pytest.mark.parametrize(
@@ -181,6 +185,9 @@ def test_retry_policy_is_bounded_and_selective() -> None:
     assert policy.delay(2, unavailable) == 1.5
     assert policy.delay(3, unavailable) is None
     assert policy.delay(1, BuildFailed("x", status_code=500)) == 1
+    # a `failed` 5xx is tried once more only: the hub has retried its launch itself already
+    assert policy.delay(2, BuildFailed("x", status_code=500)) is None
+    assert policy.delay(2, unavailable) == 1.5
     for final in (
         BuildFailed("x"),
         BuildFailed("x", status_code=404),

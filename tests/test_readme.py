@@ -10,8 +10,10 @@ There is no internet here, so whatever needs a hub runs against real local serve
 
 * `BinderHub("https://mybinder.org")` names its hub explicitly, and an explicit URL rightly wins
   over any environment variable, so the test replaces that literal in the example's text with
-  a local WireHub's URL (whose launches land on a real `jupyter server`). It asserts the literal
-  is there first: a README that changes it fails here instead of silently going to the internet.
+  the URL of a local front door like mybinder.org's: the sandbox's redirector, answering each
+  `/build` with a 307 to its member, a WireHub (whose launches land on a real `jupyter server`),
+  and passing everything else to that member as its prime. It asserts the literal is there
+  first: a README that changes it fails here instead of silently going to the internet.
 * `bf.Federation()` and the CLI's defaults follow `$BINDERFED_FEDERATION` and `$BINDERFED_HUB`,
   variables the SDK honours for exactly this, so those lines run unchanged: the federation is a
   member list of local WireHubs, the hub one of them.
@@ -36,6 +38,9 @@ import pytest
 from pytest_examples import CodeExample, EvalExample, find_examples
 from servers import SESSION_ENV
 from wirehub import WireHub
+
+from binderfed_sdk.federation._config import load_federation
+from binderfed_sdk.sandbox.redirector import Redirector
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -115,15 +120,21 @@ def test_readme_python_examples_run_against_local_servers(
     for example in examples:
         eval_example.lint(example)
 
-    with WireHub(name="mybinder", keepalive_interval=0.05) as hub:
+    with WireHub(name="member", keepalive_interval=0.05) as hub:
         hub.jupyter_url, hub.jupyter_token = jupyter_server.url, jupyter_server.token
-        assert PUBLIC_HUB in use_it.source
-        use_it.source = use_it.source.replace(PUBLIC_HUB, f'BinderHub("{hub.url}")')
-        names = eval_example.run(use_it)
-        out = capsys.readouterr().out
-        assert (
-            hub.launch_count == 2
-        )  # `build` (without build_only BinderHub launches too), `launch`
+        member = {"url": hub.url, "weight": 50, "prime": True}
+        members = load_federation({"name": "front-door", "hosts": {"member": member}})
+        with Redirector(members, check_period=60) as front_door:
+            assert front_door.wait_checked()
+            assert PUBLIC_HUB in use_it.source
+            use_it.source = use_it.source.replace(PUBLIC_HUB, f'BinderHub("{front_door.url}")')
+            names = eval_example.run(use_it)
+            out = capsys.readouterr().out
+        # `build` (without build_only BinderHub launches too), `launch`: both through the
+        # front door's 307, both served by its member, which the session names
+        assert hub.launch_count == 2
+        assert front_door.redirects == {("member", "random"): 1, ("member", "cookie"): 1}
+        assert (names["session"].hub, names["session"].front_door) == (hub.url, front_door.url)
     assert "https://mybinder.org/v2/gh/binder-examples/requirements/HEAD?urlpath=lab" in out
     assert "[![Binder](https://mybinder.org/badge_logo.svg)]" in out
     assert "True " in out  # hub.health().ok

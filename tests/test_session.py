@@ -15,10 +15,13 @@ from wirehub import WireHub
 from binderfed_sdk import (
     AsyncBinderHub,
     AsyncSession,
+    BinderFedError,
     BinderHub,
     HubUnavailable,
+    ProtocolError,
     Session,
     SessionError,
+    SessionGone,
     StreamLimits,
 )
 
@@ -52,8 +55,13 @@ def test_bad_token_is_refused_and_not_shown(jupyter_server: JupyterServer) -> No
     assert refused.value.status_code == 403
     assert wrong not in str(refused.value)
     assert wrong not in repr(session)
-    with pytest.raises(SessionError):
+    # the server is there: a refusal, not a gone session (for POST jupyter_server sends the
+    # same xsrf page as a hub answering for a stopped server; its 403 JSON to GET decides)
+    assert not isinstance(refused.value, SessionGone)
+    with pytest.raises(SessionError, match="refused the token") as refused_shutdown:
         session.shutdown()
+    assert not isinstance(refused_shutdown.value, SessionGone)
+    assert not session.stopped
     assert jupyter_server.process.poll() is None  # still running
     session.close()
 
@@ -150,3 +158,39 @@ def test_info_from_the_servers_extension(tmp_path: Path) -> None:
         assert "no binderfed server extension" in str(missing.value)
     finally:
         bare.stop()
+
+
+def test_a_redirect_to_an_unparsable_location_is_a_typed_error() -> None:
+    """A session's server (or whatever answers in its place) redirecting to a Location httpx
+    cannot parse: `status()` raises a `BinderFedError`, never httpx's own exception, and
+    `shutdown()` treats the session as gone."""
+    import http.server  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _redirect(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "javascript:x")  # httpx raises InvalidURL on it
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _redirect  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/user/x/"
+        session = Session(url, "secret-token")
+        with pytest.raises(ProtocolError) as caught:
+            session.status()
+        assert isinstance(caught.value, BinderFedError)
+        assert "secret-token" not in str(caught.value)
+        assert session.shutdown() is False
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -117,7 +117,7 @@ def test_ref_defaults() -> None:
 
 
 def test_plain_string_provider_becomes_enum() -> None:
-    spec = Spec("gh", "u/r")  # type: ignore[arg-type]
+    spec = Spec("gh", "u/r")
     assert spec.provider is Provider.GH
     assert spec == Spec(Provider.GH, "u/r")
 
@@ -253,7 +253,7 @@ def test_constructor_errors(provider: Provider, repo: str, ref: str | None, frag
 
 def test_unknown_provider_in_constructor() -> None:
     with pytest.raises(SpecError, match="unknown provider 'svn'"):
-        Spec("svn", "x")  # type: ignore[arg-type]
+        Spec("svn", "x")
 
 
 def test_spec_error_is_value_error() -> None:

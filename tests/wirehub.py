@@ -54,6 +54,7 @@ from binderfed_sdk.sandbox.wire import (
 
 if TYPE_CHECKING:
     import socket
+    import ssl
     from collections.abc import Awaitable, Callable
 
     from binderfed_sdk.sandbox.wire import Endpoint
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIXTURE_BYTES",
     "FIXTURE_NAME",
+    "NO_ENVIRONMENT_LINE",
     "SCENARIOS",
     "WireHub",
     "fixture_events",
@@ -142,7 +144,9 @@ SCENARIOS: tuple[str, ...] = (
     "huge-line",
     "bad-json",
     "no-phase",
+    "no-environment",
     "slow-<ms>",
+    "late-<ms>",
     "flood-<n>",
     "tick-<n>-<ms>",
 )
@@ -150,6 +154,7 @@ SCENARIOS: tuple[str, ...] = (
 _FAILED_RE = re.compile(r"failed-(\d{3})")
 _HTTP_RE = re.compile(r"http-(\d{3})")
 _SLOW_RE = re.compile(r"slow-(\d+)")
+_LATE_RE = re.compile(r"late-(\d+)")
 _FLOOD_RE = re.compile(r"flood-(\d+)")
 _TICK_RE = re.compile(r"tick-(\d+)-(\d+)")
 
@@ -166,6 +171,12 @@ DEFAULT_VERSIONS: dict[str, Any] = {
     "builder_info": {"build_image": "quay.io/jupyterhub/repo2docker:2025.08.0"},
     "binderhub": "1.0.0",
 }
+
+# repo2docker's error when no buildpack detects a repository and the default one is off
+NO_ENVIRONMENT_LINE = (
+    "No environment specification found. See "
+    "https://repo2docker.readthedocs.io/en/latest/configuration/ for supported files.\n"
+)
 
 REPO_PROVIDERS: list[dict[str, Any]] = [
     {
@@ -305,8 +316,6 @@ class _Scenarios(Backend):
     """The WireHub's backend: the scenario the spec names, the knobs the hub's attributes set.
     (BinderHub's protocol itself is binderfed_sdk.sandbox.wire's.)"""
 
-    rate_headers_on_refusal = True  # so clients' handling of a 429's reset can be tested
-
     def __init__(self, hub: WireHub) -> None:
         self.hub = hub
 
@@ -327,16 +336,23 @@ class _Scenarios(Backend):
     def check_token_origin(self) -> bool:  # type: ignore[override]
         return self.hub.check_token_origin
 
+    @property
+    def rate_headers_on_refusal(self) -> bool:  # type: ignore[override]
+        return self.hub.rate_headers_on_refusal
+
     # endpoints
     async def intercept(
         self, endpoint: Endpoint, request: tornado.httputil.HTTPServerRequest
     ) -> Answer | None:
         hub = self.hub
         hub.requests.append((request.method or "GET", request.uri or "/", dict(request.headers)))
-        if hub.delay > 0:
-            await asyncio.sleep(hub.delay)
+        if hub.delay > 0:  # before the status line: nothing at all is sent meanwhile
+            await _pause(hub.delay)
         if hub.html_mode and endpoint in {"build", "health", "versions", "repoproviders"}:
             return Answer(200, HTML_PAGE)
+        if endpoint in hub.redirects:  # a front door (or a hub that should not redirect)
+            location = hub.redirects[endpoint]
+            return Answer(307, "", headers={"Location": location} if location is not None else {})
         return None
 
     def versions(self) -> dict[str, Any]:
@@ -355,7 +371,7 @@ class _Scenarios(Backend):
         return {"ok": hub.health_status < 400 and checks_ok, "checks": checks}
 
     def repo_providers(self) -> list[dict[str, Any]]:
-        return REPO_PROVIDERS
+        return REPO_PROVIDERS + self.hub.extra_providers
 
     def counters(self) -> Counters:
         hub = self.hub
@@ -365,8 +381,8 @@ class _Scenarios(Backend):
         hub = self.hub
         if hub.rate_remaining > 0:
             hub.rate_remaining -= 1
-            return RateLimit(hub.rate_limit, hub.rate_remaining, hub.rate_reset)
-        return RateLimit(hub.rate_limit, -1, hub.rate_reset)
+            return RateLimit(hub.rate_limit, hub.rate_remaining, hub.rate_reset, hub.rate_period)
+        return RateLimit(hub.rate_limit, -1, hub.rate_reset, hub.rate_period)
 
     # the build stream
     async def build(self, request: BuildRequest, stream: BuildStream) -> None:
@@ -374,6 +390,9 @@ class _Scenarios(Backend):
         hub.hits[request.path] = hits = hub.hits.get(request.path, 0) + 1
         if request.build_only:
             await self._build_only(request, stream)
+            return
+        if hub.jupyterhub_down:
+            await _jupyterhub_down(self, request, stream)
             return
         segments = request.spec.split("/")
         scenario = segments[1] if len(segments) > 1 else segments[0]
@@ -386,6 +405,11 @@ class _Scenarios(Backend):
             stream.answer(self._http_error(int(match.group(1))))
         elif match := _SLOW_RE.fullmatch(scenario):
             await self._fixture(stream, gap=int(match.group(1)) / 1000.0)
+        elif match := _LATE_RE.fullmatch(scenario):  # one event at once, `ready` a while later
+            await stream.emit(_FIXTURE_DATA[0])
+            await asyncio.sleep(int(match.group(1)) / 1000.0)
+            await stream.emit(self._ready(request))
+            hub.build_count += 1
         elif match := _FLOOD_RE.fullmatch(scenario):
             for chunk in _flood_chunks(int(match.group(1))):
                 await stream.write_raw(chunk)
@@ -551,6 +575,27 @@ async def _too_many_users(_b: _Scenarios, request: BuildRequest, stream: BuildSt
     await stream.fail(f"Too many users running {repo_url}! Try again later.")
 
 
+async def _jupyterhub_down(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
+    """As BinderHub when its JupyterHub does not answer: the build goes through, then each
+    launch attempt fails (BinderHub tries `launcher.retries` times, with growing pauses), and
+    the handler's error ends the stream with a `failed` event carrying status_code 500."""
+    hub = backend.hub
+    _, _, image, _ = _describe(request.provider, request.spec)
+    await stream.emit(_FIXTURE_DATA[0])
+    await stream.emit({"phase": "building", "message": "Step 1/1 : FROM buildpack-deps\n"})
+    await stream.emit(
+        {"phase": "built", "imageName": image, "message": "Built image, launching...\n"}
+    )
+    hub.build_count += 1
+    await stream.emit({"phase": "launching", "message": "Launching server...\n"})
+    for attempt in range(1, hub.launch_retries):
+        await asyncio.sleep(hub.launch_retry_delay)
+        message = f"Launch attempt {attempt} failed, retrying...\n"
+        await stream.emit({"phase": "launching", "message": message})
+    await asyncio.sleep(hub.launch_retry_delay)
+    await stream.fail(f"Failed to create temporary user for {image}", 500)
+
+
 async def _no_phase(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
     await stream.emit({"message": "Picked Git content provider.\n"})
     await stream.emit({"phase": "Pending", "message": "Pending...\n"})
@@ -559,6 +604,21 @@ async def _no_phase(backend: _Scenarios, request: BuildRequest, stream: BuildStr
     await stream.emit({"phase": "Built", "message": "Built image, launching...\n"})
     await stream.emit({"phase": "LAUNCHING", "message": "Launching server...\n"})
     await stream.emit(backend._ready(request))
+
+
+async def _no_environment(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    """A repository without an environment file on a hub whose repo2docker has no default
+    buildpack (mybinder.org since 2026-03): repo2docker logs its error as a JSON line without
+    a phase (repo2docker app.py) and exits 1; BinderHub passes the line on as it is, then its
+    build pod's Failed phase becomes a `failed` event with no message (binderhub builder.py,
+    BuildStatus.FAILED; build.py, the pod watch)."""
+    await stream.emit(_FIXTURE_DATA[0])
+    await stream.emit({"phase": "fetching", "message": "Picked Git content provider.\n"})
+    await stream.emit({"phase": "fetching", "message": "Cloning into '/tmp/repo2docker0'...\n"})
+    await stream.emit({"phase": "fetching", "message": "HEAD is now at 1a2b3c4 Add notebook\n"})
+    await stream.emit({"message": NO_ENVIRONMENT_LINE})
+    await stream.emit({"phase": "failed"})
+    await _pause(math.inf)  # BinderHub keeps the stream open; the client leaves
 
 
 _SCRIPTED: dict[str, Callable[[_Scenarios, BuildRequest, BuildStream], Awaitable[None]]] = {
@@ -573,6 +633,7 @@ _SCRIPTED: dict[str, Callable[[_Scenarios, BuildRequest, BuildStream], Awaitable
     "huge-line": _huge_line,
     "bad-json": _bad_json,
     "no-phase": _no_phase,
+    "no-environment": _no_environment,
 }
 
 
@@ -615,16 +676,36 @@ class WireHub(ServerThread):
       (so HTTP 503).
     * ``health_checks``: the ``checks`` list of ``/health``.
     * ``html_mode`` (False): JSON endpoints and ``/build`` answer a 200 ``text/html`` page.
-    * ``delay`` (0.0): seconds to wait before answering any request.
+    * ``redirects`` ({}): endpoint name (``"build"``, ``"versions"``, ...) to a Location:
+      that endpoint answers 307 with exactly that Location (None: a 307 without one). The
+      sandbox's ``Redirector`` is the front door with mybinder.org's rules; this is for the
+      Locations a real one never sends.
+    * ``tls`` (None, a constructor argument): an ``ssl.SSLContext`` to serve https with
+      (``url`` then starts ``https://``).
+    * ``delay`` (0.0): seconds to wait before answering any request; nothing, not even the
+      status line, is sent meanwhile. ``math.inf``: a hung hub that accepts connections and
+      never answers.
+    * ``jupyterhub_down`` (False): every launch fails as BinderHub's does when its JupyterHub
+      does not answer: the build goes through, ``launch_retries`` (3) launch attempts each
+      take ``launch_retry_delay`` (0.05) seconds, then a ``failed`` event with
+      ``status_code: 500``. ``/health`` is left as set (BinderHub caches its checks, so a
+      launch can meet a JupyterHub that is down before the health shows it).
     * ``rate_limit`` (10), ``rate_remaining``, ``rate_reset`` (epoch seconds): the
       ``x-ratelimit-*`` headers of ``/build`` answers; ``rate_remaining`` drops by one per
-      ``/build`` request, and a request that finds it at 0 gets a 429 ``failed`` event.
+      ``/build`` request, and a request that finds it at 0 gets a 429 ``failed`` event
+      saying "Try again in ``rate_period`` (3600) seconds", as BinderHub's does (it names the
+      window, not the time left in it).
+    * ``rate_headers_on_refusal`` (False): the 429 ``failed`` event's answer carries
+      ``x-ratelimit-*`` headers too. BinderHub's carries none (it sets them only once a
+      request is allowed); some proxies in front of a hub might.
     * ``keepalive_interval`` (25.0): seconds between ``:keepalive`` comments.
     * ``hold_open`` (60.0): seconds a stream stays open after ``ready`` (or a ``failed-<code>``).
     * ``jupyter_url`` (None): the ``url`` of ``ready`` events (default ``<url>user/x/``).
     * ``jupyter_token`` (None): the ``token`` of ``ready`` events (default: a fresh random
       one per launch); set both to point launches at a real Jupyter server.
     * ``api_only`` (False): whether ``build_only=true`` is allowed.
+    * ``extra_providers`` ([]): display configs listed in ``/api/repoproviders`` after the
+      built-in ones (a hub's own providers); ``/build`` takes their prefixes.
     * ``check_token_origin`` (False): refuse build tokens made for another origin (BinderHub's
       default; off so that tokens made here can be used through other URLs).
 
@@ -645,8 +726,10 @@ class WireHub(ServerThread):
         keepalive_interval: float = 25.0,
         hold_open: float = 60.0,
         secret: bytes | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(name=name)
+        self.tls = tls
         self.versions = versions
         self.api_only = api_only
         self.secret: bytes = secret if secret is not None else secrets.token_bytes(32)
@@ -654,15 +737,22 @@ class WireHub(ServerThread):
         self.health_status = 200
         self.health_checks: list[dict[str, Any]] = _default_health_checks()
         self.html_mode = False
+        self.redirects: dict[str, str | None] = {}
         self.delay = 0.0
+        self.jupyterhub_down = False
+        self.launch_retries = 3
+        self.launch_retry_delay = 0.05
         self.rate_limit = rate_limit
         self.rate_remaining = rate_limit
-        self.rate_reset = int(time.time()) + 3600
+        self.rate_period = 3600
+        self.rate_reset = int(time.time()) + self.rate_period
+        self.rate_headers_on_refusal = False
         self.keepalive_interval = keepalive_interval
         self.hold_open = hold_open
         self.jupyter_url: str | None = None
         self.jupyter_token: str | None = None
         self.check_token_origin = False
+        self.extra_providers: list[dict[str, Any]] = []
 
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.tokens: list[str] = []
@@ -720,9 +810,15 @@ class WireHub(ServerThread):
         self._surface.reopen()
         super().start()
 
+    def bind(self) -> list[socket.socket]:
+        sockets = super().bind()
+        if self.tls is not None:
+            self.url = self.url.replace("http://", "https://", 1)
+        return sockets
+
     async def serve(self, sockets: list[socket.socket], stop: asyncio.Event) -> None:
         """Serve until stopped; then end every open stream and close every connection."""
-        server = tornado.httpserver.HTTPServer(self._surface.application())
+        server = tornado.httpserver.HTTPServer(self._surface.application(), ssl_options=self.tls)
         server.add_sockets(sockets)
         self.ready()
         try:

@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from binderfed_sdk import __version__
-from binderfed_sdk._errors import BinderFedError, BuildFailed, HubError
+from binderfed_sdk._errors import BinderFedError, BuildFailed, HubError, RateLimited
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -607,10 +607,21 @@ def main(
         from binderfed_sdk.cli._progress import printable
 
         err.write(f"binderfed: error: {printable(str(error))}\n")
+        reset = error.reset if isinstance(error, RateLimited) else None
+        if reset is not None:
+            from binderfed_sdk._format import format_try_again
+
+            err.write(f"binderfed: {format_try_again(reset)}\n")
         log = error.log if isinstance(error, BuildFailed) else ()
         if args.json:
             status_code = error.status_code if isinstance(error, HubError) else None
-            report = {"error": type(error).__name__, "message": str(error), "log": list(log)}
+            report: dict[str, Any] = {
+                "error": type(error).__name__,
+                "message": str(error),
+                "log": list(log),
+            }
+            if isinstance(error, RateLimited):  # when to try again, for a script
+                report["reset"] = reset.isoformat(timespec="seconds") if reset else None
             out.write(json.dumps({**report, "status_code": status_code}) + "\n")
         elif log:
             err.write("last log lines:\n" + "".join(f"  {printable(line)}\n" for line in log[-5:]))

@@ -15,7 +15,7 @@ from httpx_sse import EventSource
 
 from binderfed_sdk import _redact
 from binderfed_sdk._concurrency._asyncio import async_checkpoint, async_sleep
-from binderfed_sdk._errors import BinderFedError, StreamClosed
+from binderfed_sdk._errors import BinderFedError, ConfigError, ProtocolError, StreamClosed
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import endpoint, hub_root
 from binderfed_sdk.hub._async_session import AsyncSession
@@ -28,12 +28,15 @@ from binderfed_sdk.hub._core import (
     StreamLimits,
     as_error,
     parse_json_answer,
+    probe_budget,
+    redirect_not_a_url,
     retry_delay,
+    timeout_within,
     validate,
-    validate_object_list,
 )
 from binderfed_sdk.hub._events import BuildEvent
 from binderfed_sdk.hub._models import Health, RateLimit, Versions
+from binderfed_sdk.spec._providers import PROVIDERS, ProviderRegistry, RepoProvider
 from binderfed_sdk.spec._spec import Spec, parse
 
 _redact.install()
@@ -45,9 +48,12 @@ EventCallback = Callable[[BuildEvent], object]
 _HEALTH_STATUSES = frozenset({200, 503})
 
 
-def as_spec(spec: Spec | str) -> Spec:
-    """A `Spec` from a Spec, a spec string, a repository URL or a Binder link."""
-    return spec if isinstance(spec, Spec) else parse(spec)
+def as_spec(spec: Spec | str, providers: ProviderRegistry | None = None) -> Spec:
+    """A `Spec` from a Spec, a spec string, a repository URL or a Binder link.
+
+    A string's provider is looked up in `providers` (default: built in and installed).
+    """
+    return spec if isinstance(spec, Spec) else parse(spec, providers=providers)
 
 
 class _AsyncGuardedStream(httpx.AsyncByteStream):
@@ -101,6 +107,12 @@ class AsyncBuildStream:
         """The last log lines received, oldest first."""
         return self.core.log_lines
 
+    @property
+    def served_by(self) -> str:
+        """The URL of the hub serving the build: the member, when the hub is a front door
+        that redirects `/build` (as mybinder.org does); else the hub itself."""
+        return self.core.served_by
+
 
 async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncIterator[BuildEvent]:
     # a function, not a method: a generator holding its stream would make a reference cycle,
@@ -110,15 +122,10 @@ async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncItera
         attempt += 1
         core.restart()
         try:
-            async with hub.client.stream(
-                "GET",
-                core.url,
-                params=core.params,
-                headers=core.headers,
-                timeout=core.timeout(hub.timeout),
-            ) as response:
+            async with _BuildConnection(hub, core) as response:
                 core.check_response(response.status_code, response.headers)
                 hub.rate_limit = core.rate_limit
+                _set_body_read_timeout(response, core.body_read_timeout())
                 assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101
                 response.stream = _AsyncGuardedStream(response.stream, core)
                 async for sse in EventSource(response).aiter_sse():
@@ -130,11 +137,72 @@ async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncItera
                 core.on_eof()
         except (httpx.HTTPError, BinderFedError) as exc:
             hub.rate_limit = core.rate_limit
-            error = as_error(hub.url, "build", exc, streaming=True)
+            error = as_error(core.served_by, "build", exc, streaming=True, responded=core.responded)
             delay = core.retry_delay(hub.retry, attempt, error)
             if delay is None:
                 raise error from (exc if error is not exc else None)
             await async_sleep(delay)
+
+
+class _BuildConnection:
+    """The `/build` request, sent, with a front door's one redirect followed (the core decides
+    whether it may be: `BuildStreamCore.follow`); the answer is closed on exit.
+
+    To another origin (a member on its own host), only the protocol's own headers go: the
+    caller's headers, cookies and client auth were for the front door. The build token goes
+    where the front door's Location takes it: it is a capability for this one build (its
+    audience is the spec), which the federation's members verify, not a front-door credential.
+    """
+
+    def __init__(self, hub: AsyncBinderHub, core: BuildStreamCore) -> None:
+        self._hub = hub
+        self._core = core
+        self._response: httpx.Response | None = None
+
+    async def __aenter__(self) -> httpx.Response:
+        core = self._core
+        self._response = await self._send()
+        if core.follows(self._response.status_code):
+            location = self._response.headers.get("location")
+            await self._response.aclose()
+            core.follow(self._response.status_code, location)  # raises if it may not be
+            self._response = await self._send()
+        return self._response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+
+    async def _send(self) -> httpx.Response:
+        hub, core = self._hub, self._core
+        request = hub.client.build_request(
+            "GET",
+            core.url,
+            params=core.params,
+            headers=core.headers,
+            timeout=core.timeout(hub.timeout),
+        )
+        for name in core.drop_headers(request.headers):
+            del request.headers[name]
+        cross_origin = core.redirect is not None and core.redirect.cross_origin
+        try:
+            return await hub.client.send(
+                request,
+                stream=True,
+                follow_redirects=False,  # even on a client of the caller's that follows them
+                auth=None if cross_origin else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.InvalidURL:
+            raise redirect_not_a_url(core.served_by, "build") from None
+
+
+def _set_body_read_timeout(response: httpx.Response, seconds: float) -> None:
+    """The answer came within the request's read timeout; the body's reads get `seconds`.
+    httpcore takes the read timeout from the request's `timeout` extension when the body is
+    first read, so it is changed there, before that (test_gone_and_stuck.py checks both)."""
+    timeouts = dict(response.request.extensions.get("timeout") or {})
+    timeouts["read"] = seconds
+    response.request.extensions["timeout"] = timeouts
 
 
 class AsyncBinderHub:
@@ -146,6 +214,11 @@ class AsyncBinderHub:
 
     Pass `client=` to bring your own httpx client (proxies, certificates, a transport); it is
     then yours to close.
+
+    A front door such as mybinder.org answers `/build` with a 307 to one of its members: that
+    one redirect is followed (same scheme or an upgrade to https, never a downgrade, and to
+    another origin without the caller's headers, cookies or auth); events and the session
+    name the member in `hub`. Every other redirect is an error.
     """
 
     def __init__(
@@ -163,8 +236,12 @@ class AsyncBinderHub:
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.limits = limits or StreamLimits()
         self.retry = retry or RetryPolicy()
-        #: the `x-ratelimit-*` headers of the last `/build` answer, if it had them
+        #: the `x-ratelimit-*` headers of the last `/build` answer that had them (BinderHub
+        #: sends none with its refusal: they are kept until the next allowed answer)
         self.rate_limit: RateLimit | None = None
+        #: the providers this hub's specs may name: built in and installed, and once
+        #: `providers()` has read them, the ones the hub lists
+        self.repo_providers: ProviderRegistry = PROVIDERS
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(
             headers=self.headers, timeout=self.timeout, follow_redirects=False
@@ -186,13 +263,23 @@ class AsyncBinderHub:
         await self.aclose()
 
     async def _get_json(
-        self, path: str, what: str, ok_statuses: frozenset[int] = frozenset({200})
+        self,
+        path: str,
+        what: str,
+        ok_statuses: frozenset[int] = frozenset({200}),
+        *,
+        budget: float = JSON_DEADLINE,
     ) -> tuple[int, Any]:
-        attempt, deadline = 0, time.monotonic() + JSON_DEADLINE
+        """GET JSON, retried by the policy; all attempts together take at most `budget` s."""
+        attempt, deadline = 0, time.monotonic() + budget
         while True:
             attempt += 1
             try:
-                response = await self.client.get(endpoint(self.url, path))
+                response = await self.client.get(
+                    endpoint(self.url, path),
+                    timeout=timeout_within(self.timeout, deadline),
+                    follow_redirects=False,  # a redirect here is an error, whatever the client
+                )
                 data = parse_json_answer(
                     self.url,
                     what,
@@ -201,6 +288,8 @@ class AsyncBinderHub:
                     response.content,
                     ok_statuses=ok_statuses,
                 )
+            except httpx.InvalidURL:
+                raise redirect_not_a_url(self.url, what) from None
             except (httpx.HTTPError, BinderFedError) as exc:
                 error = as_error(self.url, what, exc)
                 delay = retry_delay(self.retry, attempt, error, deadline)
@@ -216,18 +305,32 @@ class AsyncBinderHub:
         return data
 
     async def health(self) -> Health:
-        """`/health`, typed; a 503 with a health body is an answer (ok=False), not an error."""
-        status, data = await self._get_json("health", "health", _HEALTH_STATUSES)
+        """`/health`, typed; a 503 with a health body is an answer (ok=False), not an error.
+
+        A probe: it gives up within one timeout, retries included (a hub that accepts the
+        connection and never answers is unhealthy, not worth waiting for)."""
+        status, data = await self._get_json(
+            "health", "health", _HEALTH_STATUSES, budget=probe_budget(self.timeout)
+        )
         return validate(self.url, "health", Health, data, status_code=status)
 
     async def versions(self) -> Versions:
         _, data = await self._get_json("versions", "versions")
         return validate(self.url, "versions", Versions, data)
 
-    async def providers(self) -> list[dict[str, Any]]:
-        """The hub's repository providers as its launch form shows them (`/api/repoproviders`)."""
+    async def providers(self) -> list[RepoProvider]:
+        """The hub's repository providers, as it lists them in `/api/repoproviders`.
+
+        Each comes with the most precise rules known (built in, an installed plug-in's, else
+        what the listing says) under the hub's name for it. From then on `repo_providers`
+        knows them all, so `build("<its prefix>/...")` takes a provider only this hub has.
+        """
         _, data = await self._get_json("api/repoproviders", "providers")
-        return validate_object_list(self.url, "providers", data)
+        try:
+            self.repo_providers, listed = ProviderRegistry.from_listing(data, hub=self.url)
+        except ConfigError as exc:
+            raise ProtocolError(f"providers: {exc}", hub=self.url) from None
+        return listed
 
     def build(
         self, spec: Spec | str, *, build_only: bool = False, build_token: str | None = None
@@ -235,10 +338,11 @@ class AsyncBinderHub:
         """Stream the build of `spec` (a Spec, spec string, repository URL or Binder link)."""
         core = BuildStreamCore(
             hub=self.url,
-            build_path=as_spec(spec).build_path,
+            build_path=as_spec(spec, self.repo_providers).build_path,
             limits=self.limits,
             build_only=build_only,
             build_token=build_token,
+            rate_limit=self.rate_limit,
         )
         return AsyncBuildStream(self, core)
 
@@ -251,7 +355,7 @@ class AsyncBinderHub:
         on_event: EventCallback | None = None,
     ) -> AsyncSession:
         """Build and launch `spec`; returns the running session. Raises on failure."""
-        resolved = as_spec(spec)
+        resolved = as_spec(spec, self.repo_providers)
         session: AsyncSession | None = None
         try:
             async with self.build(resolved, build_token=build_token) as stream:
@@ -260,8 +364,14 @@ class AsyncBinderHub:
                         on_event(event)
                     if event.is_ready:
                         session = AsyncSession.from_ready(
-                            self.url, event, spec=resolved, urlpath=urlpath, timeout=self.timeout
+                            stream.served_by,
+                            event,
+                            spec=resolved,
+                            urlpath=urlpath,
+                            timeout=self.timeout,
                         )
+                        if stream.served_by != self.url:
+                            session.front_door = self.url
                         break
         except BaseException:
             if session is not None:  # interrupted while closing the stream after `ready`

@@ -12,13 +12,14 @@ import httpx
 from pydantic import SecretStr
 
 from binderfed_sdk import _redact
-from binderfed_sdk._errors import HubError, HubUnavailable, ProtocolError, SessionError
+from binderfed_sdk._errors import HubError, HubUnavailable, ProtocolError, SessionError, SessionGone
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import endpoint, hub_root
 from binderfed_sdk.hub._core import (
     DEFAULT_TIMEOUT,
     USER_AGENT,
     parse_json_answer,
+    redirect_not_a_url,
     transport_error,
     validate,
 )
@@ -35,8 +36,15 @@ _redact.install()
 
 __all__ = ["AsyncSession"]
 
-# a server that is already gone answers through the hub's proxy with one of these
-_GONE_STATUSES = frozenset({404, 424, 502, 503})
+# How a server that is gone answers through JupyterHub's proxy (as the real JupyterHub,
+# configurable-http-proxy and jupyter_server do): while the proxy still routes to it, 503 (the
+# proxy's error page, which the hub renders); once the hub has noticed, the hub answers itself:
+# GET 302 to /hub/user/<name>/... (its prefix redirect), POST 403 (its xsrf check), and 424 for
+# an API request at /hub/user/<name>/... (503 with its legacy setting). A running
+# jupyter_server never redirects its API, and sends none of 424 or 503.
+_GONE_STATUSES = frozenset({424, 503})
+# a shutdown also takes these as "nothing left to stop": no such path, no upstream
+_SHUTDOWN_GONE_STATUSES = _GONE_STATUSES | {404, 502}
 
 
 class AsyncSession:
@@ -72,6 +80,9 @@ class AsyncSession:
         self.stopped = False
         #: the federation member it runs on, when launched through a federation
         self.member: str | None = None
+        #: the front door the launch was sent to, when it redirected the build to `hub` (the
+        #: member that served it), as mybinder.org does
+        self.front_door: str | None = None
 
     @classmethod
     def from_ready(
@@ -134,10 +145,19 @@ class AsyncSession:
             return await self.client.get(
                 endpoint(self.url, path), headers=self._headers, timeout=self._timeout
             )
+        except httpx.InvalidURL:  # a redirect whose Location httpx cannot parse
+            raise redirect_not_a_url(self.url, what) from None
         except httpx.HTTPError as exc:
             raise transport_error(self.url, what, exc) from None
 
     def _answer(self, what: str, response: httpx.Response) -> Any:
+        if response.is_redirect or response.status_code in _GONE_STATUSES:
+            self.stopped = True  # nothing left for shutdown() to do
+            msg = (
+                f"{what}: the session is gone (stopped, culled or shut down);"
+                f" its hub answered HTTP {response.status_code} in its place"
+            )
+            raise SessionGone(msg, hub=self.url, status_code=response.status_code)
         if response.status_code in {401, 403}:
             msg = f"{what}: the server refused the token (HTTP {response.status_code})"
             raise SessionError(msg, hub=self.url, status_code=response.status_code)
@@ -151,7 +171,9 @@ class AsyncSession:
             raise SessionError(exc.message, hub=self.url, status_code=exc.status_code) from None
 
     async def status(self) -> SessionStatus:
-        """The Jupyter server's own record: started, last activity, kernels, connections."""
+        """The Jupyter server's own record: started, last activity, kernels, connections.
+
+        Raises `SessionGone` if the server is no longer there (culled, shut down)."""
         data = self._answer("session status", await self._get("api/status", "session status"))
         return validate(self.url, "session status", SessionStatus, data)
 
@@ -168,23 +190,46 @@ class AsyncSession:
         return validate(self.url, "session info", SessionInfo, data)
 
     async def shutdown(self) -> bool:
-        """Stop the server. Returns False if it was already gone; safe to call twice."""
+        """Stop the server. Returns False if it was already gone (culled, shut down, stopped
+        by its hub): that is what the caller wanted. Safe to call twice. Raises
+        `SessionError` if the server is there and refuses the token."""
         if self.stopped:
             return False
         try:
             response: httpx.Response | None = await self.client.post(
                 endpoint(self.url, "api/shutdown"), headers=self._headers, timeout=self._timeout
             )
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):  # nothing answers for it any more: gone
             response = None
+        if response is not None and response.status_code in {401, 403}:
+            response = await self._refused_or_gone(response)
         stopped_now = self._shutdown_done(response)  # raises if the server refused
         await self.aclose()
         return stopped_now
 
+    async def _refused_or_gone(self, refusal: httpx.Response) -> httpx.Response | None:
+        """A 403 to a shutdown comes from jupyter_server refusing the token, or from the hub
+        answering for a server it no longer routes to: both send the same xsrf error page for a
+        POST. A GET of `api/status` tells them apart (403 JSON from a server that is there,
+        302 or 503 in its place): returns the answer that decides."""
+        try:
+            probe = await self.client.get(
+                endpoint(self.url, "api/status"), headers=self._headers, timeout=self._timeout
+            )
+        except (httpx.HTTPError, httpx.InvalidURL):
+            return None  # nothing answers any more: gone
+        if probe.is_redirect or probe.status_code in _SHUTDOWN_GONE_STATUSES:
+            return probe
+        return refusal
+
     def _shutdown_done(self, response: httpx.Response | None) -> bool:
         """True if this request stopped the server, False if it was gone already."""
         self.stopped = True
-        if response is None or response.status_code in _GONE_STATUSES:
+        if (
+            response is None
+            or response.is_redirect
+            or response.status_code in _SHUTDOWN_GONE_STATUSES
+        ):
             return False
         if response.status_code in {401, 403}:
             self.stopped = False

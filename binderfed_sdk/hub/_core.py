@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -29,8 +30,9 @@ from binderfed_sdk._errors import (
     StreamTimeout,
 )
 from binderfed_sdk._lazy import publish
-from binderfed_sdk._urls import endpoint
+from binderfed_sdk._urls import endpoint, hub_root
 from binderfed_sdk.hub._events import TERMINAL_PHASES, BuildEvent, Phase
+from binderfed_sdk.hub._failures import explain
 from binderfed_sdk.hub._models import RateLimit
 
 if TYPE_CHECKING:
@@ -53,15 +55,22 @@ class RetryPolicy:
     Only failures that may pass on a second try are retried: connection errors, timeouts
     before the first byte, 5xx answers and `failed` events with a 5xx status. Never a spec
     error, a 4xx, a rate limit or a build that failed on its own.
+
+    `failed_attempts` bounds the tries of a build whose stream ended in a `failed` event with
+    a 5xx (default: one more): by then the hub has retried the launch itself, for half a
+    minute or more when its JupyterHub is down, and each try rebuilds.
     """
 
     attempts: int = 3
     backoff: float = 1.0
     max_backoff: float = 10.0
+    failed_attempts: int = 2
 
     def delay(self, attempt: int, error: BinderFedError) -> float | None:
         """Seconds to wait before attempt `attempt + 1`, or None to give up with `error`."""
         if attempt >= self.attempts or not is_retryable(error):
+            return None
+        if isinstance(error, BuildFailed) and attempt >= self.failed_attempts:
             return None
         return min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
 
@@ -82,6 +91,25 @@ def retry_delay(
         return None
     logger.warning("%s; retrying in %.1f s (attempt %d)", error, delay, attempt + 1)
     return delay
+
+
+def probe_budget(base: httpx.Timeout) -> float:
+    """All the time a probe (`health()`) may take, its retries included: one timeout."""
+    parts = [part for part in (base.connect, base.read) if part is not None]
+    return max(parts) if parts else DEFAULT_TIMEOUT
+
+
+def timeout_within(
+    base: httpx.Timeout, deadline: float, clock: Callable[[], float] = time.monotonic
+) -> httpx.Timeout:
+    """`base`, each part cut to the time left before `deadline`."""
+    left = max(0.001, deadline - clock())
+    return httpx.Timeout(
+        connect=left if base.connect is None else min(base.connect, left),
+        read=left if base.read is None else min(base.read, left),
+        write=left if base.write is None else min(base.write, left),
+        pool=left if base.pool is None else min(base.pool, left),
+    )
 
 
 def is_retryable(error: BinderFedError) -> bool:
@@ -159,20 +187,33 @@ def validate_object_list(hub: str, what: str, data: Any) -> list[dict[str, Any]]
 
 
 def as_error(
-    hub: str, what: str, exc: httpx.HTTPError | BinderFedError, *, streaming: bool = False
+    hub: str,
+    what: str,
+    exc: httpx.HTTPError | BinderFedError,
+    *,
+    streaming: bool = False,
+    responded: bool = True,
 ) -> BinderFedError:
     """Our errors pass through; httpx's are translated."""
     if isinstance(exc, BinderFedError):
         return exc
-    return transport_error(hub, what, exc, streaming=streaming)
+    return transport_error(hub, what, exc, streaming=streaming, responded=responded)
 
 
 def transport_error(
-    hub: str, what: str, exc: httpx.HTTPError, *, streaming: bool = False
+    hub: str, what: str, exc: httpx.HTTPError, *, streaming: bool = False, responded: bool = True
 ) -> HubError:
-    """Translate an httpx error; the text names the hub, never the request URL or its query."""
+    """Translate an httpx error; the text names the hub, never the request URL or its query.
+
+    `responded`: a stream's headers had come (a read timeout is then the stream's silence,
+    before them a hub that accepted the connection and never answered)."""
+    if isinstance(exc, httpx.RemoteProtocolError) and str(exc).startswith(_BAD_LOCATION):
+        return redirect_not_a_url(hub, what)
     if isinstance(exc, httpx.TimeoutException):
         if streaming and isinstance(exc, httpx.ReadTimeout):
+            if not responded:
+                msg = f"{what}: the hub accepted the connection but did not answer in time"
+                return HubUnavailable(msg, hub=hub)
             return StreamTimeout(f"{what}: no data from the hub in time", hub=hub)
         return HubUnavailable(f"{what}: timed out ({type(exc).__name__})", hub=hub)
     if streaming and isinstance(exc, httpx.RemoteProtocolError):
@@ -181,7 +222,7 @@ def transport_error(
     return HubUnavailable(f"{what}: cannot reach the hub ({reason})", hub=hub)
 
 
-def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+def parse_rate_limit(headers: Mapping[str, str], hub: str | None = None) -> RateLimit | None:
     def number(name: str) -> int | None:
         value = headers.get(name)
         try:
@@ -200,17 +241,124 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
         limit=limit,
         remaining=remaining,
         reset=datetime.fromtimestamp(reset, UTC) if reset is not None else None,
+        hub=hub,
     )
 
 
+# BinderHub's refusal: "Rate limit exceeded. Try again in 3600 seconds."
+_TRY_AGAIN = re.compile(r"try again in (\d{1,9}) ?s(?:ec(?:ond)?s?)?\b", re.IGNORECASE)
+
+
+def rate_limit_reset(
+    message: str, known: RateLimit | None, now: datetime | None = None
+) -> datetime | None:
+    """When a client that BinderHub refused may build again.
+
+    BinderHub refuses with a `failed` event and no `x-ratelimit-*` headers, and its message
+    names its whole window ("Try again in <period> seconds"), not the time left in it. The
+    window opened at the client's first request, so the `x-ratelimit-reset` of an earlier,
+    allowed answer of the same hub (`known`) is the window's true end when it falls within
+    that bound; otherwise the bound itself is the best answer.
+    """
+    now = now or datetime.now(UTC)
+    match = _TRY_AGAIN.search(message)
+    bound = now + timedelta(seconds=int(match.group(1))) if match else None
+    reset = known.reset if known is not None else None
+    # one second of slack: the hub's reset is whole epoch seconds
+    if reset is not None and (bound is None or now <= reset <= bound + timedelta(seconds=1)):
+        return reset
+    return bound
+
+
 def rate_limited(hub: str, headers: Mapping[str, str], message: str | None = None) -> RateLimited:
-    info = parse_rate_limit(headers)
+    info = parse_rate_limit(headers, hub)
     return RateLimited(
         message or "the hub's rate limit for this client is used up",
         hub=hub,
         limit=info.limit if info else None,
         reset=info.reset if info else None,
     )
+
+
+# --- a front door's redirect ----------------------------------------------------------------
+
+#: the redirects a front door answers `/build` with (mybinder.org's redirector sends 307);
+#: both keep the method. Any other redirect, anywhere, stays an error.
+REDIRECT_STATUSES = frozenset({307, 308})
+#: the only request headers that go on to another origin: the protocol's own and httpx's
+#: basics. The caller's others (Authorization, Cookie, API keys) were given for the front door.
+_CROSS_ORIGIN_HEADERS = frozenset(
+    {"host", "accept", "accept-encoding", "cache-control", "connection", "user-agent"}
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: how httpx's RemoteProtocolError begins for a Location it cannot parse (httpx 0.28)
+_BAD_LOCATION = "Invalid URL in location header"
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Where a front door sent a build: the URL to follow and the member it names."""
+
+    #: the Location, resolved; its query is the one the front door wrote (mybinder.org's
+    #: redirector copies the request's, `build_token` included)
+    url: str
+    #: the member's hub root URL
+    member: str
+    #: the member is another origin (scheme, host, port) than the front door
+    cross_origin: bool
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def build_redirect(
+    hub: str, request_url: str, build_path: str, status_code: int, location: str | None
+) -> Redirect:
+    """Check a front door's answer to `/build` and say where it leads, or raise.
+
+    Followed: an http(s) URL on the same scheme or an upgrade to https, to a `/build/...`
+    path. Refused: a downgrade (`HubError`), and anything that is not such a URL
+    (`ProtocolError`). Error texts name hosts only: a Location's query may hold a token.
+    """
+    what = f"build: the hub redirected (HTTP {status_code})"
+    if not location or not location.strip():
+        msg = f"{what} without a Location"
+        raise ProtocolError(msg, hub=hub, status_code=status_code)
+    try:
+        current = httpx.URL(request_url)
+        target = current.join(location.strip()).copy_with(fragment=None)
+        path = target.raw_path.partition(b"?")[0].decode("ascii")
+        netloc = target.netloc.decode("ascii")
+    except (httpx.InvalidURL, ValueError, TypeError):
+        msg = f"{what} to a Location that is not a URL"
+        raise ProtocolError(msg, hub=hub, status_code=status_code) from None
+    if target.scheme not in _DEFAULT_PORTS:
+        msg = f"{what} to a {target.scheme[:20]!r} URL; only http and https are followed"
+        raise ProtocolError(msg, hub=hub, status_code=status_code)
+    if not target.host or target.userinfo:
+        msg = f"{what} to a URL without a host or with credentials in it; not followed"
+        raise ProtocolError(msg, hub=hub, status_code=status_code)
+    if current.scheme == "https" and target.scheme == "http":
+        msg = f"{what} from https to http ({target.host}); a downgrade is never followed"
+        raise HubError(msg, hub=hub, status_code=status_code)
+    suffix = "/" + build_path.lstrip("/")
+    if path.endswith(suffix):  # the real redirector's: <member url> + the request's path
+        base = path[: -len(suffix)]
+    elif "/build/" in path:
+        base = path[: path.index("/build/")]
+    else:
+        msg = f"{what} away from a build stream ({target.host}); not followed"
+        raise ProtocolError(msg, hub=hub, status_code=status_code)
+    member = hub_root(f"{target.scheme}://{netloc}{base}")
+    return Redirect(str(target), member, _origin(target) != _origin(current))
+
+
+def redirect_not_a_url(hub: str, what: str) -> ProtocolError:
+    """httpx parses a redirect's Location even when it does not follow it, and raises when it
+    cannot: `httpx.InvalidURL` (not an `httpx.HTTPError`: callers catch it themselves) or a
+    `RemoteProtocolError` saying so (`transport_error` turns it into this). This is that, typed."""
+    return ProtocolError(f"{what}: the hub redirected to a Location that is not a URL", hub=hub)
 
 
 # --- the build stream ------------------------------------------------------------------------
@@ -234,7 +382,14 @@ class BuildStreamCore:
     started: float = 0.0
     deadline: float = 0.0
     finished: bool = False
+    #: the current connection's answer (status line and headers) has come
+    responded: bool = False
+    #: the last `x-ratelimit-*` headers known (the client passes its hub's in)
     rate_limit: RateLimit | None = None
+    #: the hub serving the build: the member a front door redirected to, else `hub`
+    served_by: str = ""
+    #: the front door's redirect on this attempt, if it answered one
+    redirect: Redirect | None = None
     log: deque[str] = field(default_factory=deque)
     _line_bytes: int = 0
 
@@ -249,15 +404,24 @@ class BuildStreamCore:
             self.started = now
             self.deadline = now + self.limits.total_timeout
         self.finished = False
+        self.responded = False
         self._line_bytes = 0
+        # every attempt asks the front door again: it routes around a member that failed
+        # (and its sticky cookie, if the client keeps it, names the same member while healthy)
+        self.redirect = None
+        self.served_by = self.hub
 
     # request ---------------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return endpoint(self.hub, self.build_path)
+        return self.redirect.url if self.redirect else endpoint(self.hub, self.build_path)
 
     @property
-    def params(self) -> dict[str, str]:
+    def params(self) -> dict[str, str] | None:
+        """The query; None after a redirect, whose Location carries the query the front door
+        passes on (httpx would replace a Location's query by any params given, even none)."""
+        if self.redirect:
+            return None
         params: dict[str, str] = {}
         if self.build_only:
             params["build_only"] = "true"
@@ -275,40 +439,71 @@ class BuildStreamCore:
     )
 
     def timeout(self, base: httpx.Timeout) -> httpx.Timeout:
-        """The read timeout is the idle limit, but never past the total deadline."""
+        """The request's timeouts: the answer (status line and headers) must come within the
+        read timeout, as for any request (a hub that accepts and never answers is given no
+        more); never past the total deadline. Once it has come, `body_read_timeout` applies."""
         remaining = max(0.001, self.deadline - self.clock())
+        first_byte = self.limits.idle_timeout if base.read is None else base.read
         return httpx.Timeout(
             connect=min(base.connect or DEFAULT_TIMEOUT, remaining),
-            read=min(self.limits.idle_timeout, remaining),
+            read=min(first_byte, self.limits.idle_timeout, remaining),
             write=base.write,
             pool=base.pool,
         )
 
+    def body_read_timeout(self) -> float:
+        """The read timeout of the body: the idle limit (keepalives come every 25 s), but
+        never past the total deadline."""
+        return max(0.001, min(self.limits.idle_timeout, self.deadline - self.clock()))
+
+    def drop_headers(self, headers: Mapping[str, str]) -> list[str]:
+        """The request headers to remove before sending: on another origin than the front
+        door's, all but the protocol's own (credentials stay with the origin they were for)."""
+        if self.redirect is None or not self.redirect.cross_origin:
+            return []
+        return [name for name in headers if name.lower() not in _CROSS_ORIGIN_HEADERS]
+
+    def follows(self, status_code: int) -> bool:
+        """True if this answer is a front door's redirect to follow (once per attempt)."""
+        return status_code in REDIRECT_STATUSES and self.redirect is None
+
+    def follow(self, status_code: int, location: str | None) -> None:
+        """Take the front door's redirect; raises if it may not be followed."""
+        self.redirect = build_redirect(self.hub, self.url, self.build_path, status_code, location)
+        self.served_by = self.redirect.member
+        logger.debug("build: %s sent the build to %s", self.hub, self.served_by)
+
     # response --------------------------------------------------------------------------------
     def check_response(self, status_code: int, headers: Mapping[str, str]) -> None:
-        self.rate_limit = parse_rate_limit(headers) or self.rate_limit
+        self.responded = True
+        hub = self.served_by
+        self.rate_limit = parse_rate_limit(headers, hub) or self.rate_limit
         what = "build"
         if status_code == 429:
-            raise rate_limited(self.hub, headers)
+            raise rate_limited(hub, headers)
         if status_code >= 500:
             msg = f"{what}: hub answered HTTP {status_code}"
-            raise HubUnavailable(msg, hub=self.hub, status_code=status_code)
+            raise HubUnavailable(msg, hub=hub, status_code=status_code)
+        if 300 <= status_code < 400:
+            why = "after the front door's, no more" if self.redirect else "only a front door's"
+            msg = f"{what}: hub answered a redirect (HTTP {status_code}), not followed ({why})"
+            raise HubError(msg, hub=hub, status_code=status_code)
         if status_code != 200:
             msg = f"{what}: hub answered HTTP {status_code}"
-            raise HubError(msg, hub=self.hub, status_code=status_code)
+            raise HubError(msg, hub=hub, status_code=status_code)
         content_type = headers.get("content-type", "").partition(";")[0].strip()
         if content_type == "text/html":
             msg = f"{what}: hub answered an HTML page where an event stream was expected"
-            raise HubUnavailable(msg, hub=self.hub, status_code=status_code)
+            raise HubUnavailable(msg, hub=hub, status_code=status_code)
         if content_type != "text/event-stream":
             msg = f"{what}: expected an event stream, got content type {content_type!r}"
-            raise ProtocolError(msg, hub=self.hub, status_code=status_code)
+            raise ProtocolError(msg, hub=hub, status_code=status_code)
 
     def on_bytes(self, chunk: bytes) -> None:
         """Called for every raw chunk: enforces the total deadline and the line-length bound."""
         if self.clock() > self.deadline:
             msg = f"build: no result within the total limit of {self.limits.total_timeout:g} s"
-            raise StreamTimeout(msg, hub=self.hub)
+            raise StreamTimeout(msg, hub=self.served_by)
         newline = chunk.rfind(b"\n")
         self._line_bytes = (
             self._line_bytes + len(chunk) if newline < 0 else len(chunk) - newline - 1
@@ -318,7 +513,7 @@ class BuildStreamCore:
                 f"build: the stream sent a line longer than {self.limits.max_line_bytes} bytes;"
                 " this is not BinderHub's wire format"
             )
-            raise ProtocolError(msg, hub=self.hub)
+            raise ProtocolError(msg, hub=self.served_by)
 
     def on_event(self, data: str) -> BuildEvent | None:
         """Parse one SSE message's data; returns the event or raises what ends the stream.
@@ -332,7 +527,10 @@ class BuildStreamCore:
         try:
             event: BuildEvent = BuildEvent.__pydantic_validator__.validate_json(data)
         except ValidationError:
-            event = parse_event_leniently(self.hub, data)
+            event = parse_event_leniently(self.served_by, data)
+        # the one field the wire does not decide, set before anyone sees the event (cheaper
+        # than model_copy, which would double the cost of an event)
+        object.__setattr__(event, "hub", self.served_by)
         if event.message:
             self.log.append(event.message)
         if event.phase in TERMINAL_PHASES:
@@ -344,15 +542,27 @@ class BuildStreamCore:
     def failure(self, event: BuildEvent) -> BuildFailed | RateLimited:
         message = event.log_line or "build failed"
         if event.status_code == 429:
-            info = self.rate_limit
+            # BinderHub sends no headers with it; the last known ones count if they are this
+            # hub's (behind a front door each member keeps its own count)
+            known = self.rate_limit
+            if known is not None and known.hub not in {None, self.served_by}:
+                known = None
             return RateLimited(
                 message,
-                hub=self.hub,
-                limit=info.limit if info else None,
-                reset=info.reset if info else None,
+                hub=self.served_by,
+                limit=known.limit if known else None,
+                reset=rate_limit_reset(message, known),
             )
+        log = self.log_lines
+        why = explain(log)
         return BuildFailed(
-            message, hub=self.hub, status_code=event.status_code, log=self.log_lines, event=event
+            message,
+            hub=self.served_by,
+            status_code=event.status_code,
+            log=log,
+            event=event,
+            hint=why.hint if why else None,
+            fix_files=why.fix_files if why else (),
         )
 
     @property
@@ -366,7 +576,7 @@ class BuildStreamCore:
     def on_eof(self) -> None:
         if not self.finished:
             msg = "build: the event stream closed before `ready` or `failed`"
-            raise StreamClosed(msg, hub=self.hub)
+            raise StreamClosed(msg, hub=self.served_by)
 
 
 def parse_event(hub: str, data: str) -> BuildEvent:

@@ -64,6 +64,9 @@ class BuildEvent(BaseModel):
     binder_request: str | None = None
     binder_persistent_request: str | None = None
     binder_client_ip: str | None = None
+    #: the URL of the hub that sent the event: the member, when a front door such as
+    #: mybinder.org redirected the build. Set by the client, never taken from the wire.
+    hub: str | None = None
 
     @property
     def is_ready(self) -> bool:

@@ -24,6 +24,9 @@ class RateLimit(BaseModel):
     limit: int | None = None
     remaining: int | None = None
     reset: datetime | None = None
+    #: the hub that sent them: each hub counts on its own, and behind a front door that is
+    #: the member that served the build
+    hub: str | None = None
 
 
 class HealthCheck(BaseModel):

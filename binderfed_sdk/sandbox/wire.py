@@ -148,6 +148,9 @@ class RateLimit:
     remaining: int
     #: epoch seconds
     reset: int
+    #: the window's length: BinderHub's refusal names it ("Try again in <period> seconds"),
+    #: not the time left in the window
+    period: int = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,7 @@ class RateLimiter:
         if window is None or window[1] < now:
             window = self._windows[key] = [self.limit, now + self.period]
         window[0] -= 1
-        return RateLimit(self.limit, window[0], window[1])
+        return RateLimit(self.limit, window[0], window[1], self.period)
 
 
 class Backend:
@@ -205,7 +208,8 @@ class Backend:
     api_only: bool = False
     #: refuse tokens issued for another origin (BinderHub's `build_token_check_origin`)
     check_token_origin: bool = True
-    #: a refused request gets `x-ratelimit-*` headers too (BinderHub sends none)
+    #: a refused request gets `x-ratelimit-*` headers too (BinderHub sets them only once a
+    #: request is allowed, so its refusal has none)
     rate_headers_on_refusal: bool = False
 
     async def build(self, request: BuildRequest, stream: BuildStream) -> None:
@@ -548,9 +552,8 @@ class _BuildHandler(_Handler):
         if rate is not None:
             if rate.remaining >= 0 or backend.rate_headers_on_refusal:
                 self._rate_headers(rate)
-            if rate.remaining < 0:
-                wait = max(0, rate.reset - int(time.time()))
-                self.refuse(429, f"Rate limit exceeded. Try again in {wait} seconds.")
+            if rate.remaining < 0:  # BinderHub's text: the window's length, not the time left
+                self.refuse(429, f"Rate limit exceeded. Try again in {rate.period} seconds.")
                 return
         build_only = self.get_query_argument("build_only", "").lower() == "true"
         if build_only and not backend.api_only:

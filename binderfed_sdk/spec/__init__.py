@@ -1,4 +1,7 @@
-"""Specs, launch links and badges for every provider; any Binder link parsed back (pure, no I/O)."""
+"""Specs, launch links and badges for every provider; any Binder link parsed back (pure, no I/O).
+
+Providers: the nine built in, those plug-ins register (`binderfed.providers`), a hub's own.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ from typing import TYPE_CHECKING
 from binderfed_sdk._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._providers import PROVIDERS, Provider, ProviderRegistry, RepoProvider
     from ._spec import (
         BadgeFormat,
         LaunchLink,
-        Provider,
         Spec,
         parse,
         parse_launch_link,
@@ -22,7 +25,10 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "BadgeFormat": "._spec",
     "LaunchLink": "._spec",
-    "Provider": "._spec",
+    "PROVIDERS": "._providers",
+    "Provider": "._providers",
+    "ProviderRegistry": "._providers",
+    "RepoProvider": "._providers",
     "Spec": "._spec",
     "parse": "._spec",
     "parse_launch_link": "._spec",
@@ -31,9 +37,12 @@ _EXPORTS = {
     "parse_target": "._spec",
 }
 __all__ = [
+    "PROVIDERS",
     "BadgeFormat",
     "LaunchLink",
     "Provider",
+    "ProviderRegistry",
+    "RepoProvider",
     "Spec",
     "parse",
     "parse_launch_link",

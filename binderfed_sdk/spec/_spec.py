@@ -17,17 +17,36 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Final, Literal
-from urllib.parse import quote, unquote, unquote_plus, urlsplit
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import quote, unquote_plus, urlsplit
 
 from binderfed_sdk._errors import SpecError
 from binderfed_sdk._lazy import publish
+from binderfed_sdk.spec._providers import (
+    _SCP,
+    _URL,
+    BUILTIN_PROVIDERS,
+    PROVIDERS,
+    Provider,
+    ProviderRegistry,
+    RepoProvider,
+    _check_chars,
+    _check_doi,
+    _check_escapes,
+    _check_value,
+    _decode,
+    _names,
+    _read_hydroshare,
+    _split_url,
+    page_pattern,
+    raw_reader,
+    ref_one_segment,
+    tidy,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from urllib.parse import SplitResult
 
 __all__ = [
     "DEFAULT_BADGE",
@@ -48,357 +67,43 @@ DEFAULT_BADGE: Final = "https://mybinder.org/badge_logo.svg"
 BadgeFormat = Literal["markdown", "rst", "html"]
 
 
-class Provider(StrEnum):
-    """The repository providers of BinderHub: the first segment of a spec."""
-
-    GH = "gh"
-    GIST = "gist"
-    GIT = "git"
-    GL = "gl"
-    ZENODO = "zenodo"
-    FIGSHARE = "figshare"
-    DATAVERSE = "dataverse"
-    HYDROSHARE = "hydroshare"
-    CKAN = "ckan"
-
-
-# --- checks shared by every provider ---------------------------------------------------------
-
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-
-
-def _check_chars(what: str, value: str) -> None:
-    """No whitespace, control or format characters, no lone surrogates (quote() fails on them)."""
-    for i, ch in enumerate(value):
-        category = unicodedata.category(ch)
-        if category == "Cs":
-            raise SpecError(f"{what} contains an unpaired surrogate U+{ord(ch):04X} at {i}")
-        if ch.isspace():
-            raise SpecError(f"{what} contains whitespace U+{ord(ch):04X} at position {i}")
-        if category in ("Cc", "Cf"):
-            raise SpecError(f"{what} contains control character U+{ord(ch):04X} at position {i}")
-
-
-def _check_value(what: str, value: str) -> None:
-    """A decoded repo or ref: non-empty, printable, no `.`/`..` segments (servers resolve them)."""
-    if not value:
-        raise SpecError(f"{what} is empty")
-    _check_chars(what, value)
-    for segment in value.split("/"):
-        if segment in (".", ".."):
-            raise SpecError(f"{what} has a {segment!r} path segment, which is not allowed")
-
-
-def _check_escapes(what: str, raw: str) -> None:
-    if match := _BAD_ESCAPE.search(raw):
-        raise SpecError(
-            f"{what} has a malformed percent-escape at position {match.start()} "
-            "('%' must be followed by two hex digits; a literal '%' is '%25')"
-        )
-
-
-def _decode(what: str, raw: str) -> str:
-    """Decode exactly once; invalid UTF-8 is an error, not a replacement character."""
-    _check_escapes(what, raw)
-    try:
-        return unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise SpecError(f"{what} does not decode to UTF-8 text") from None
-
-
-def _split_url(url: str, what: str) -> SplitResult:
-    try:
-        return urlsplit(url)
-    except ValueError as error:  # e.g. an unclosed IPv6 bracket
-        raise SpecError(f"{what} is not a valid URL: {error}") from None
-
-
-_REF_FORBIDDEN: Final = "~^:?*[\\"
-
-
-def _check_ref(what: str, ref: str) -> None:
-    """The rules of `git check-ref-format`, so a ref never fails late on the hub."""
-    _check_value(what, ref)
-    if ref.startswith("/") or "//" in ref:
-        raise SpecError(f"{what} has an empty path segment ('//' or a leading '/')")
-    if ref.endswith("/"):
-        raise SpecError(f"{what} ends with '/', which git rejects")
-    if bad := sorted({ch for ch in ref if ch in _REF_FORBIDDEN}):
-        shown = " ".join(repr(ch) for ch in bad)
-        raise SpecError(f"{what} contains {shown}, which git does not allow in a ref")
-    if "@{" in ref or ref == "@":
-        raise SpecError(f"{what} contains '@{{' or is '@', which git rejects")
-    if ".." in ref:
-        raise SpecError(f"{what} contains '..', which git rejects")
-    for component in ref.split("/"):
-        if component.startswith("."):
-            raise SpecError(f"{what} has a component starting with '.', which git rejects")
-        if component.endswith(".lock"):
-            raise SpecError(f"{what} has a component ending in '.lock', which git rejects")
-    if ref.endswith("."):
-        raise SpecError(f"{what} ends with '.', which git rejects")
-
-
-# --- per-provider repo checks ----------------------------------------------------------------
-
-_GH_USER = re.compile(r"[A-Za-z0-9-]+")
-_GH_NAME = re.compile(r"[A-Za-z0-9._-]+")
-_GIST_ID = re.compile(r"[A-Za-z0-9]+")
-# the shape BinderHub's /v2/ page demands of a DOI spec; doi.org decides whether it exists
-_DOI = re.compile(r"10\.[0-9]+/.+", re.DOTALL)
-# BinderHub knows a HydroShare resource by 32 lower-case hex digits; the last such run counts
-_HYDRO_ID = re.compile(r"[0-9a-f]{32}")
-_HYDRO_ID_IN = re.compile(r".*([0-9a-f]{32})", re.DOTALL)
-_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://.*", re.DOTALL)
-# user@host:path as BinderHub's git provider recognises it (and clones it as ssh://)
-_SCP = re.compile(r"(?P<user>[\w-]+)@(?P<host>[\w.-]+):(?P<path>.+)", re.DOTALL)
-_GIT_SCHEMES: Final = ("http", "https", "file", "git", "ssh")
-
-
-def _names(what: str, value: str, form: str, count: int | None) -> list[str]:
-    """Split `value` into `count` (None: two or more) non-empty '/'-separated names."""
-    parts = value.split("/")
-    wrong_count = len(parts) < 2 if count is None else len(parts) != count
-    if wrong_count:
-        raise SpecError(f"{what} {value!r} must be {form}")
-    if "" in parts:
-        raise SpecError(f"{what} {value!r} has an empty part; expected {form}")
-    return parts
-
-
-def _check_gh_user(user: str) -> None:
-    if not _GH_USER.fullmatch(user):
-        raise SpecError(f"GitHub user name {user!r} may only contain ASCII letters, digits and '-'")
-
-
-def _tidy_gh(repo: str) -> str:
-    """BinderHub drops one `.git` from the repository name (`repo.git` is `repo`)."""
-    user, slash, name = repo.partition("/")
-    return f"{user}{slash}{name.removesuffix('.git')}" if "/" not in name else repo
-
-
-def _check_gh(repo: str) -> None:
-    user, name = _names("GitHub repo", repo, "'<user>/<repo>'", 2)
-    _check_gh_user(user)
-    if not _GH_NAME.fullmatch(name):
-        raise SpecError(
-            f"GitHub repository name {name!r} may only contain ASCII letters, digits, '-', '_', '.'"
-        )
-    if name.endswith(".git"):
-        # BinderHub drops one `.git` only, and GitHub has no repository named `x.git`
-        raise SpecError(f"GitHub repository name {name!r} ends in '.git' even without its '.git'")
-
-
-def _check_gist(repo: str) -> None:
-    user, gist_id = _names("gist", repo, "'<user>/<gist-id>'", 2)
-    _check_gh_user(user)
-    if not _GIST_ID.fullmatch(gist_id):
-        raise SpecError(f"gist id {gist_id!r} may only contain ASCII letters and digits")
-
-
-def _check_gl(repo: str) -> None:
-    form = "'<namespace>/<project>' (in a spec encoded as one segment, e.g. 'group%2Fproject')"
-    for name in _names("GitLab project", repo, form, None):
-        if not _GH_NAME.fullmatch(name):
-            raise SpecError(
-                f"GitLab project path part {name!r} may only contain ASCII letters, digits, "
-                "'-', '_' and '.'"
-            )
-
-
-def _check_git(repo: str) -> None:
-    if repo.startswith("/"):
-        return  # an absolute local path
-    if match := _URL.fullmatch(repo):
-        scheme = match["scheme"].lower()
-        if scheme not in _GIT_SCHEMES:
-            supported = ", ".join(_GIT_SCHEMES)
-            raise SpecError(f"git clone URL {repo!r} has scheme {scheme!r}; supported: {supported}")
-        parts = _split_url(repo, f"git clone URL {repo!r}")
-        missing = "path" if scheme == "file" else "host"
-        if not (parts.path if scheme == "file" else parts.netloc):
-            raise SpecError(f"git clone URL {repo!r} has no {missing}")
-        return
-    if _SCP.fullmatch(repo):
-        return  # user@host:path, as git and ssh take it
-    hint = " (it looks percent-encoded twice)" if _ESCAPE.search(repo) else ""
-    raise SpecError(
-        f"git repo {repo!r} is not a clone URL (scheme://...), user@host:path "
-        f"or absolute path{hint}"
-    )
-
-
-def _tidy_doi(doi: str) -> str:
-    """A DOI never ends in '/'; BinderHub would drop it from a link anyway."""
-    return doi.rstrip("/")
-
-
-def _check_doi(doi: str) -> None:
-    if not _DOI.fullmatch(doi):
-        raise SpecError(
-            f"DOI {doi!r} is malformed: expected '10.<digits>/<suffix>', "
-            "e.g. '10.5281/zenodo.3242074'"
-        )
-
-
-def _check_hydroshare(repo: str) -> None:
-    if not _HYDRO_ID.fullmatch(repo):
-        case = " lower-case" if _HYDRO_ID.fullmatch(repo.lower()) else ""
-        raise SpecError(
-            f"HydroShare resource id {repo!r} must be 32{case} hex digits "
-            f"(it has {len(repo)} characters)"
-        )
-
-
-def _read_hydroshare(what: str, raw: str) -> str:
-    """The resource id in a raw hydroshare spec: the id, a resource URL or a HydroShare DOI.
-
-    BinderHub does not decode this spec; it takes the last run of 32 lower-case hex digits in it.
-    """
-    if match := _HYDRO_ID_IN.match(raw):
-        return match[1]
-    case = " (BinderHub only knows lower-case ids)" if _HYDRO_ID_IN.match(raw.lower()) else ""
-    raise SpecError(f"{what} has no HydroShare resource id (32 hex digits){case}")
-
-
-def _check_ckan(repo: str) -> None:
-    parts = _split_url(repo, f"CKAN dataset URL {repo!r}")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SpecError(f"CKAN dataset URL {repo!r} must be an http(s) URL with a host")
-
-
-# --- the provider table ----------------------------------------------------------------------
-
-
-class _Ref(Enum):
-    REQUIRED = "required"  # Spec() fills in "HEAD"; a spec string must carry one
-    OPTIONAL = "optional"
-    NONE = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    """How one provider lays out, checks and shows its spec."""
-
-    form: str  # the spec's shape, for error messages
-    ref: _Ref
-    # how many '/'-separated parts of the path the repo takes (the ref is the rest, so it may
-    # contain '/'); None: the whole path is the repo
-    parts: int | None
-    # the repo is encoded as one path segment, quote(repo, safe=""); else quote(repo, safe="/")
-    opaque: bool
-    check: Callable[[str], None]  # raises SpecError for an invalid decoded repo
-    url: Callable[[str], str]  # decoded repo -> a human URL of the repository
-    # the shape the hub's /v2/ page routes on (the raw path, one trailing '/' allowed); any
-    # other /v2/ link shows "Not Found" (binderhub static/js/App.jsx, each provider's
-    # display_config["spec"]["validateRegex"] in repoproviders.py)
-    page: re.Pattern[str]
-    tidy: Callable[[str], str] = str  # a decoded repo as BinderHub reads it
-    # reads the repo out of the raw path itself, which the hub never decodes (hydroshare)
-    read: Callable[[str, str], str] | None = None
-    ref_one_segment: bool = False  # the hub reads the ref up to the next '/' only (gist)
-
-
-def _page(shape: str) -> re.Pattern[str]:
-    return re.compile(f"(?:{shape})/?", re.DOTALL)
-
-
-_ONE_SEGMENT: Final = _page(r"[^/]+")
-_REPO_AND_REF: Final = _page(r"[^/]+/.+")
-
-
-def _doi_url(doi: str) -> str:
-    return f"https://doi.org/{quote(doi, safe='/')}"
-
-
-def _doi_rule(name: str) -> _Rule:
-    return _Rule(
-        form=f"{name}/<DOI 10.NNNN/...>",
-        ref=_Ref.NONE,
-        parts=None,
-        opaque=False,
-        check=_check_doi,
-        url=_doi_url,
-        page=_page(r"10\.[0-9]+/.+"),
-        tidy=_tidy_doi,
-    )
-
-
-# Keyed by provider so a hub's own provider is one more entry, not another branch.
-_RULES: Final[Mapping[Provider, _Rule]] = {
-    Provider.GH: _Rule(
-        form="gh/<user>/<repo>/<ref>",
-        ref=_Ref.REQUIRED,
-        parts=2,
-        opaque=False,
-        check=_check_gh,
-        url=lambda repo: f"https://github.com/{repo}",
-        page=_page(r"[^/]+/[^/]+/.+"),
-        tidy=_tidy_gh,
-    ),
-    Provider.GIST: _Rule(
-        form="gist/<user>/<gist-id>[/<ref>]",
-        ref=_Ref.OPTIONAL,
-        parts=2,
-        opaque=False,
-        check=_check_gist,
-        url=lambda repo: f"https://gist.github.com/{repo}",
-        page=_page(r"[^/]+/[^/]+(?:/[^/]+)?"),
-        ref_one_segment=True,
-    ),
-    Provider.GIT: _Rule(
-        form="git/<percent-encoded clone URL>/<ref>",
-        ref=_Ref.REQUIRED,
-        parts=1,
-        opaque=True,
-        check=_check_git,
-        url=str,
-        page=_REPO_AND_REF,
-    ),
-    Provider.GL: _Rule(
-        form="gl/<percent-encoded namespace%2Fproject>/<ref>",
-        ref=_Ref.REQUIRED,
-        parts=1,
-        opaque=True,
-        check=_check_gl,
-        url=lambda repo: f"https://gitlab.com/{repo}",
-        page=_REPO_AND_REF,
-    ),
-    Provider.ZENODO: _doi_rule("zenodo"),
-    Provider.FIGSHARE: _doi_rule("figshare"),
-    Provider.DATAVERSE: _doi_rule("dataverse"),
-    Provider.HYDROSHARE: _Rule(
-        form="hydroshare/<32 hex digits>",
-        ref=_Ref.NONE,
-        parts=None,
-        opaque=False,
-        check=_check_hydroshare,
-        url=lambda repo: f"https://www.hydroshare.org/resource/{repo}/",
-        page=_ONE_SEGMENT,
-        read=_read_hydroshare,
-    ),
-    Provider.CKAN: _Rule(
-        form="ckan/<percent-encoded dataset URL>",
-        ref=_Ref.NONE,
-        parts=None,
-        opaque=True,
-        check=_check_ckan,
-        url=str,
-        page=_ONE_SEGMENT,
-    ),
-}
-
-
-def _provider(name: str) -> Provider:
-    try:
-        return Provider(name)
-    except ValueError:
-        known = ", ".join(provider.value for provider in Provider)
-        raise SpecError(f"unknown provider {name!r}; known providers: {known}") from None
-
-
 # --- Spec ------------------------------------------------------------------------------------
+
+
+def _validate(rule: RepoProvider, repo: str, ref: str | None) -> None:
+    """The provider's own checks; a plug-in's plain ValueError becomes a SpecError."""
+    if rule.validate is None:
+        return
+    try:
+        rule.validate(repo, ref)
+    except SpecError:
+        raise
+    except ValueError as exc:
+        shown = repo if ref is None else f"{repo}' ref '{ref}"
+        raise SpecError(f"{rule.name} repo '{shown}' is refused: {exc}") from None
+
+
+def _split(rule: RepoProvider, path: str, what: str) -> tuple[str, str | None]:
+    """The raw repo and ref of a spec's path, split the provider's way."""
+    count = rule.repo_segments
+    if count is None:
+        return path, None
+    if count < 0:  # the last segment is the ref
+        count, pieces = 1, path.rsplit("/", 1)
+    else:
+        pieces = path.split("/", count)
+    if len(pieces) > count:
+        raw_ref = pieces[count]
+        if ref_one_segment(rule):
+            # the hub ignores what follows; an empty ref is no ref
+            return "/".join(pieces[:count]), raw_ref.partition("/")[0] or None
+        return "/".join(pieces[:count]), raw_ref
+    if len(pieces) == count and rule.ref == "required":
+        raise SpecError(
+            f"{what} is missing the ref: expected {rule.form}"
+            f" (e.g. '{rule.name}/{path}/{rule.default_ref}' for the default branch)"
+        )
+    return "/".join(pieces), None
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,44 +113,73 @@ class Spec:
     `ref` left as None becomes "HEAD" for gh, git and gl; gist may have a ref (one segment) or
     not; the DOI providers, hydroshare and ckan have none. The repo is kept as BinderHub reads
     it: one `.git` dropped from a GitHub repository name, trailing '/' dropped from a DOI.
+
+    A built-in provider is a `Provider`; another is named by its prefix and found among the
+    installed plug-ins (`binderfed.providers`), or its rules are passed as `rules` (a hub's
+    listed provider: `hub.repo_providers["myprovider"]`). `rules` is not compared.
     """
 
-    provider: Provider
+    provider: str
     repo: str
     ref: str | None = None
+    #: the provider's rules this spec was checked by (found by name when not given)
+    rules: RepoProvider | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
-        provider = _provider(str(self.provider))
+        name = str(self.provider)
+        rule = self.rules if self.rules is not None else PROVIDERS.require(name)
+        if rule.name != name:
+            raise SpecError(f"spec of provider {name!r} given the rules of {rule.name!r}")
+        provider = Provider(name) if name in BUILTIN_PROVIDERS else name
         object.__setattr__(self, "provider", provider)  # a plain "gh" becomes Provider.GH
-        rule = _RULES[provider]
+        object.__setattr__(self, "rules", rule)
         _check_value(f"{provider} repo {self.repo!r}", self.repo)
-        object.__setattr__(self, "repo", rule.tidy(self.repo))
-        rule.check(self.repo)
+        object.__setattr__(self, "repo", tidy(rule, self.repo))
         if self.ref is None:
-            if rule.ref is _Ref.REQUIRED:
-                object.__setattr__(self, "ref", "HEAD")
-        elif rule.ref is _Ref.NONE:
+            if rule.ref == "required":
+                object.__setattr__(self, "ref", rule.default_ref)
+        elif rule.ref == "none":
             raise SpecError(f"{provider} specs have no ref, but ref {self.ref!r} was given")
-        else:
-            _check_ref(f"{provider} ref {self.ref!r}", self.ref)
-            if rule.ref_one_segment and "/" in self.ref:
-                raise SpecError(
-                    f"{provider} ref {self.ref!r} contains '/': BinderHub reads a {provider} "
-                    "ref up to the next '/' (a revision id, HEAD, master or main)"
-                )
+        elif provider not in BUILTIN_PROVIDERS:
+            _check_value(f"{provider} ref {self.ref!r}", self.ref)
+        _validate(rule, self.repo, self.ref)
+        if self.ref is not None and ref_one_segment(rule) and "/" in self.ref:
+            raise SpecError(
+                f"{provider} ref {self.ref!r} contains '/': BinderHub reads a {provider} "
+                "ref up to the next '/' (a revision id, HEAD, master or main)"
+                if provider in BUILTIN_PROVIDERS
+                else f"{provider} ref {self.ref!r} contains '/': it is the last segment of "
+                f"a spec ({rule.form})"
+            )
+        count = rule.repo_segments
+        if count is not None and count > 1 and not rule.url_encoded:
+            _names(f"{provider} repo", self.repo, rule.form, count)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a built-in's rules are found again by name (their checks are closures, which pickle
+        # cannot carry); another provider's rules travel with the spec
+        rules = None if self.provider in BUILTIN_PROVIDERS else self.rules
+        return _rebuild, (str(self.provider), self.repo, self.ref, rules)
+
+    @property
+    def _rule(self) -> RepoProvider:
+        assert self.rules is not None  # noqa: S101 - set by __post_init__
+        return self.rules
 
     @classmethod
-    def parse(cls, text: str) -> Spec:
+    def parse(cls, text: str, *, providers: ProviderRegistry | None = None) -> Spec:
         """Parse `<provider>/<path>` as it appears after `/build/` or `/v2/` (encoded once).
 
         Read as BinderHub's build handler reads it: trailing '/' dropped first, then split
-        the provider's way (see the module docstring).
+        the provider's way (see the module docstring). The provider is looked up in
+        `providers` (default: the built-in and installed ones; a hub client's
+        `repo_providers` also knows the providers its hub lists).
         """
         name, slash, path = text.partition("/")
         if not slash:
             raise SpecError(f"spec {text!r} has no '/': expected '<provider>/<spec>'")
-        provider = _provider(name)
-        rule = _RULES[provider]
+        rule = (PROVIDERS if providers is None else providers).require(name)
+        provider = rule.name
         # BinderHub strips every trailing '/' before it reads a spec (builder.py, BuildHandler);
         # real links carry one, DOI-based ones above all
         path = path.rstrip("/")
@@ -457,24 +191,12 @@ class Spec:
             if ch in path:
                 # a URL would end the path there, so it can only be a forgotten encoding
                 raise SpecError(f"{what} contains a raw {ch!r}: it must be percent-encoded")
-        if rule.read is not None:
-            return cls(provider, rule.read(what, path))
+        read = raw_reader(rule)
+        if read is not None:
+            return cls(provider, read(what, path), rules=rule)
         _check_escapes(what, path)
-        raw_repo, raw_ref = path, None
-        if rule.parts is not None:
-            pieces = path.split("/", rule.parts)
-            raw_repo = "/".join(pieces[: rule.parts])
-            if len(pieces) > rule.parts:
-                raw_ref = pieces[rule.parts]
-                if rule.ref_one_segment:
-                    # the hub ignores what follows; an empty ref is no ref
-                    raw_ref = raw_ref.partition("/")[0] or None
-            elif len(pieces) == rule.parts and rule.ref is _Ref.REQUIRED:
-                raise SpecError(
-                    f"{what} is missing the ref: expected {rule.form}"
-                    f" (e.g. '{provider}/{path}/HEAD' for the default branch)"
-                )
-        if rule.opaque:
+        raw_repo, raw_ref = _split(rule, path, what)
+        if rule.url_encoded:
             for ch in ":/":
                 if ch in raw_repo:
                     raise SpecError(
@@ -483,7 +205,7 @@ class Spec:
                     )
         repo = _decode(f"repo part {raw_repo!r} of {what}", raw_repo)
         ref = None if raw_ref is None else _decode(f"ref part {raw_ref!r} of {what}", raw_ref)
-        return cls(provider, repo, ref)
+        return cls(provider, repo, ref, rules=rule)
 
     @classmethod
     def from_url(cls, url: str) -> Spec:
@@ -493,8 +215,7 @@ class Spec:
     @property
     def path(self) -> str:
         """The spec after the provider, percent-encoded exactly once, as the hub takes it."""
-        rule = _RULES[self.provider]
-        path = quote(self.repo, safe="" if rule.opaque else "/")
+        path = quote(self.repo, safe="" if self._rule.url_encoded else "/")
         return path if self.ref is None else f"{path}/{quote(self.ref, safe='/')}"
 
     def __str__(self) -> str:
@@ -508,7 +229,8 @@ class Spec:
     @property
     def repo_url(self) -> str:
         """A best-effort human URL of the repository (without the ref)."""
-        return _RULES[self.provider].url(self.repo)
+        rule = self._rule
+        return self.repo if rule.repo_url is None else rule.repo_url(self.repo)
 
     def launch_url(self, hub: str = DEFAULT_HUB, urlpath: str | None = None) -> str:
         """`<hub>/v2/<provider>/<path>[?urlpath=...]`."""
@@ -525,13 +247,19 @@ class Spec:
         return LaunchLink(hub, self, urlpath).badge(fmt, badge_url)
 
 
-def parse_spec(text: str) -> Spec:
+def _rebuild(provider: str, repo: str, ref: str | None, rules: RepoProvider | None) -> Spec:
+    return Spec(provider, repo, ref, rules=rules)
+
+
+def parse_spec(text: str, *, providers: ProviderRegistry | None = None) -> Spec:
     """Same as `Spec.parse`."""
-    return Spec.parse(text)
+    return Spec.parse(text, providers=providers)
 
 
 # --- launch links ----------------------------------------------------------------------------
 
+# what a provider's prefix looks like at the start of text that is no URL, path or DOI
+_PREFIX: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 # Path segments that start the Binder part of a link; a hub's base path may not use them.
 _MARKERS: Final = ("v2", "build", "repo")
 # Query parameters that say what to open, and the urlpath prefix each one means, first the
@@ -658,18 +386,19 @@ def _legacy(segments: list[str], what: str) -> tuple[Spec, str | None]:
     return Spec(Provider.GH, f"{user}/{name}", "master"), urlpath
 
 
-def _check_page(raw: str, what: str) -> None:
+def _check_page(raw: str, what: str, providers: ProviderRegistry | None) -> None:
     """A /v2/ link opens the launch page only if its spec has the provider's shape."""
     name, _, path = raw.partition("/")
-    rule = _RULES[Provider(name)]
-    if not rule.page.fullmatch(path):
+    rule = (PROVIDERS if providers is None else providers).require(name)
+    page = page_pattern(rule.page_regex)
+    if page is not None and not page.fullmatch(path):
         raise SpecError(
             f"{what}: BinderHub's launch page answers 'Not Found' for it: "
             f"a /v2/ link's spec must look like {rule.form}"
         )
 
 
-def parse_launch_link(url: str) -> LaunchLink:
+def parse_launch_link(url: str, *, providers: ProviderRegistry | None = None) -> LaunchLink:
     """Parse a Binder link: `/v2/...` or `/build/...` on any hub, or legacy `/repo/u/r[/path]`.
 
     Every link BinderHub takes is read as it reads it, so the spec is the one it would use:
@@ -677,6 +406,7 @@ def parse_launch_link(url: str) -> LaunchLink:
     `tree/<p>` (`labpath` first, then `filepath`, then `urlpath`); other query parameters and
     the fragment do not change the launch and are ignored, and so is a legacy link's query.
     A link BinderHub refuses (or whose launch page says "Not Found") raises `SpecError`.
+    `providers` is where its provider is looked up (see `Spec.parse`).
     """
     # the query stays out of messages: errors must never carry what a link might hide there
     what = f"link {url.split('?', 1)[0].split('#', 1)[0]!r}"
@@ -696,9 +426,10 @@ def parse_launch_link(url: str) -> LaunchLink:
         spec, urlpath = _legacy(segments[at + 1 :], what)
     else:
         raw = "/".join(segments[at + 1 :])
-        spec = Spec.parse(raw)  # the build handler's reading, with its precise errors
+        # the build handler's reading, with its precise errors
+        spec = Spec.parse(raw, providers=providers)
         if segments[at] == "v2":
-            _check_page(raw, what)
+            _check_page(raw, what, providers)
         urlpath = _urlpath_from_query(parts.query)
     return LaunchLink(hub, spec, urlpath)
 
@@ -836,7 +567,7 @@ def parse_repo_url(url: str) -> tuple[Spec, str | None]:
     )
 
 
-def _looks_like_link(text: str) -> bool:
+def _looks_like_link(text: str, providers: ProviderRegistry) -> bool:
     """An http(s) URL, not on a repository host, whose path reads as a Binder link."""
     try:
         parts = urlsplit(text)
@@ -852,27 +583,42 @@ def _looks_like_link(text: str) -> bool:
     if segments[at] == "repo":
         # a clone URL may well have a 'repo' directory; clone URLs tend to end in .git
         return len(segments) >= at + 3 and not parts.path.endswith(".git")
-    return at + 1 < len(segments) and segments[at + 1] in _RULES
+    return at + 1 < len(segments) and segments[at + 1] in providers
 
 
-def parse(text: str) -> Spec:
+def parse(text: str, *, providers: ProviderRegistry | None = None) -> Spec:
     """A spec from a spec string, a repository URL, DOI or path, or a Binder link.
 
     Text whose first segment is a provider name is a spec string. An http(s) URL off the
     repository hosts is a Binder link when its path has `/v2/<provider>/`, `/build/<provider>/`
     or `/repo/<user>/<repo>` (not ending in `.git`); anything else is a repository URL.
+    Providers are looked up in `providers` (see `Spec.parse`).
     """
-    return parse_target(text)[0]
+    return parse_target(text, providers=providers)[0]
 
 
-def parse_target(text: str) -> tuple[Spec, str | None]:
+def parse_target(
+    text: str, *, providers: ProviderRegistry | None = None
+) -> tuple[Spec, str | None]:
     """Like `parse`, with the urlpath a Binder link or a file URL carries (else None)."""
-    if text.partition("/")[0] in _RULES:
-        return Spec.parse(text), None
-    if _looks_like_link(text):
-        link = parse_launch_link(text)
+    registry = PROVIDERS if providers is None else providers
+    name, slash, _ = text.partition("/")
+    if name in registry:
+        return Spec.parse(text, providers=registry), None
+    if _looks_like_link(text, registry):
+        link = parse_launch_link(text, providers=registry)
         return link.spec, link.urlpath
-    return parse_repo_url(text)
+    try:
+        return parse_repo_url(text)
+    except SpecError as error:
+        if not (slash and _PREFIX.fullmatch(name)):
+            raise
+        # `<name>/...` may be a spec whose provider is unknown: say so too
+        try:
+            registry.require(name)
+        except SpecError as unknown:
+            raise SpecError(f"{error}; read as a spec: {unknown}") from None
+        raise
 
 
 publish(__name__)  # public classes show as binderfed_sdk.X
