@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import builtins
 import inspect
+import json
 import pickle
 import subprocess
 import sys
@@ -142,3 +143,10 @@ def test_no_module_but_errors_defines_an_exception() -> None:
                 if name in exceptions or name.endswith(("Error", "Exception")):
                     found.add((relative, node.name))
     assert found == KNOWN_ELSEWHERE, "exceptions belong in binderfed_sdk/_errors.py"
+
+
+def test_the_python_and_javascript_versions_agree() -> None:
+    """`binderfed_sdk/_version.py` is the Python side's one place; the JupyterLab extension's
+    `js/package.json` must carry the same version (its prebuilt copy is what Jupyter lists)."""
+    package = json.loads((Path(__file__).parents[1] / "js" / "package.json").read_text())
+    assert package["version"] == binderfed_sdk.__version__
