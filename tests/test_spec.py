@@ -958,3 +958,25 @@ def test_github_tree_urls_round_trip(user: str, name: str, ref: str) -> None:
     spec = Spec(Provider.GH, f"{user}/{name}", ref)
     url = f"{spec.repo_url}/tree/{spec.path.split('/', 2)[2]}"
     assert Spec.from_url(url) == spec
+
+
+@pytest.mark.parametrize(
+    ("link", "provider"),
+    [
+        # BinderHub answers these with `failed: No provider found for prefix ...`
+        ("http://127.0.0.1:18110/v2/nope/acc-org/x/HEAD", "nope"),
+        ("https://mybinder.org/v2/doi/10.5281/zenodo.3242074/", "doi"),
+        ("https://hub.example.org/build/fake/org/repo/HEAD", "fake"),
+    ],
+)
+def test_a_link_with_an_unknown_provider_is_refused_not_read_as_a_clone_url(
+    link: str, provider: str
+) -> None:
+    """Seen against the real BinderHub: such a link used to become a `git/<the link>` spec."""
+    with pytest.raises(SpecError, match=f"unknown provider '{provider}'"):
+        parse(link)
+
+
+def test_a_clone_url_with_a_v2_folder_stays_a_clone_url() -> None:
+    spec = parse("https://example.org/v2/team/repo.git")
+    assert spec.provider == "git"

@@ -567,6 +567,10 @@ def parse_repo_url(url: str) -> tuple[Spec, str | None]:
     )
 
 
+#: what a provider prefix looks like in a link's path (BinderHub's route: `[^/]+`)
+_PROVIDER_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+
 def _looks_like_link(text: str, providers: ProviderRegistry) -> bool:
     """An http(s) URL, not on a repository host, whose path reads as a Binder link."""
     try:
@@ -583,7 +587,18 @@ def _looks_like_link(text: str, providers: ProviderRegistry) -> bool:
     if segments[at] == "repo":
         # a clone URL may well have a 'repo' directory; clone URLs tend to end in .git
         return len(segments) >= at + 3 and not parts.path.endswith(".git")
-    return at + 1 < len(segments) and segments[at + 1] in providers
+    if at + 1 >= len(segments):
+        return False
+    if segments[at + 1] in providers:
+        return True
+    # `/v2/<name>/<spec>` with a provider this client does not know is still a Binder link
+    # (BinderHub answers "No provider found for prefix"): refused as one, never read as the
+    # clone URL of a git repository; clone URLs tend to end in .git
+    return (
+        at + 2 < len(segments)
+        and _PROVIDER_SHAPE.fullmatch(segments[at + 1]) is not None
+        and not parts.path.endswith(".git")
+    )
 
 
 def parse(text: str, *, providers: ProviderRegistry | None = None) -> Spec:
