@@ -51,6 +51,14 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {rest // 60:02d} min"
 
 
+def format_span(seconds: float | None) -> str:
+    """The length of a window between two computed times (`up to 16 min later`): rounded to
+    the nearest second first, so that float noise (959.9999 s) does not read a second short."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    return format_duration(round(seconds))
+
+
 def _unit(value: float) -> tuple[str, int, int]:
     return next(unit for unit in _UNITS if abs(value) >= unit[1] or unit[1] == 1)
 

@@ -181,3 +181,12 @@ def test_warnings_are_the_same_words() -> None:
     assert bar["level"] == "danger"
     assert bar["notification"] == info.display.notification
     assert "will stop in about 1 min 40 s before the session age limit." in bar["notification"]
+
+
+def test_a_window_is_not_read_a_second_short_by_float_noise() -> None:
+    """`latest - earliest` of two computed times can be 959.9999 s: a window of 16 min."""
+    from binderfed_sdk._format import format_span  # noqa: PLC0415
+
+    assert format_span(960.0 - 1e-9) == "16 min"
+    assert format_span(959.4) == "15 min 59 s"
+    assert format_span(None) == "?"

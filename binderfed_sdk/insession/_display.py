@@ -19,6 +19,7 @@ from binderfed_sdk._format import (
     format_duration,
     format_memory,
     format_percent,
+    format_span,
 )
 from binderfed_sdk.insession._rules import level_at, time_thresholds
 
@@ -179,7 +180,7 @@ def _time(info: SessionInfo, time_left: str | None, reason: str) -> str:
     if left is None or time_left is None:
         return NOT_READ
     latest = info.seconds_left_latest
-    late = format_duration(latest - left) if latest is not None and latest > left else None
+    late = format_span(latest - left) if latest is not None and latest > left else None
     if left <= 0:
         within = f", within {late}" if late else ""
         return f"none{reason}: it may stop any moment{within}"
@@ -232,7 +233,7 @@ def _kernel(info: SessionInfo) -> str | None:
     if stop.earliest <= 0:
         return f"{which} may stop any moment{idle}: {KERNEL_GOES_ON}"
     late = (
-        f", up to {format_duration(stop.latest - stop.earliest)} later"
+        f", up to {format_span(stop.latest - stop.earliest)} later"
         if stop.latest is not None and stop.latest > stop.earliest
         else ""
     )
