@@ -395,6 +395,10 @@ class BuildStreamCore:
 
     def __post_init__(self) -> None:
         self.log = deque(maxlen=self.limits.log_lines)
+        # the event model's validator is built on first use, not at import (defer_build):
+        # build it here, before the request goes out, not when the first event arrives
+        if not BuildEvent.__pydantic_complete__:
+            BuildEvent.model_rebuild()
         self.restart()
 
     def restart(self) -> None:
