@@ -45,6 +45,8 @@ SUBSTITUTIONS = [
     ("AsyncClient", "Client"),
     ("AsyncByteStream", "SyncByteStream"),
     ("aiter_sse", "iter_sse"),
+    ("aiter_raw", "iter_raw"),
+    ("aread_json_body", "read_json_body"),
     ("AsyncIterator", "Iterator"),
     ("AsyncGeneratorType", "GeneratorType"),
     ("StopAsyncIteration", "StopIteration"),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from binderfed_sdk.insession._member import http_link
 from binderfed_sdk.insession._reader import SessionInfoReader, fetch_session_info
 from binderfed_sdk.insession._rules import rule_budget
 
@@ -172,8 +173,10 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         parts = [f"<b>{html.escape(info.display.title)}</b>"]
         if info.ref:
             parts.append(f"<code>{html.escape(info.ref[:12])}</code>")
-        if info.persistent_link:
-            link = html.escape(info.persistent_link, quote=True)
+        # the model drops a link that is not http(s); checked again here, where it becomes
+        # an anchor, for a SessionInfo built without validation (`model_construct`)
+        if (url := http_link(info.persistent_link)) is not None:
+            link = html.escape(url, quote=True)
             parts.append(
                 f"<a href='{link}' target='_blank' rel='noopener'>relaunch this commit</a>"
             )

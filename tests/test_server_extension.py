@@ -403,3 +403,51 @@ def test_extension_points() -> None:
     assert json.loads(enable.read_text()) == {
         "ServerApp": {"jpserver_extensions": {"binderfed_jupyter": True}}
     }
+
+
+HOSTILE_ENVIRONMENTS = {
+    "overflowing figures": {"MEM_LIMIT": "1e400", "MEM_GUARANTEE": "9" * 400, "CPU_LIMIT": "inf"},
+    "nan and negatives": {"MEM_LIMIT": "nan", "MEM_GUARANTEE": "-1", "CPU_LIMIT": "-2"},
+    "unparsable URLs": {
+        "BINDER_LAUNCH_HOST": "http://[",
+        "JUPYTER_IMAGE_SPEC": "http://[",
+        "JUPYTERHUB_PUBLIC_URL": "http://[",
+        "BINDER_PERSISTENT_REQUEST": "http://[",
+        "BINDER_REF_URL": "http://[",
+    },
+    "a javascript: launch host": {"BINDER_LAUNCH_HOST": "javascript:alert(document.cookie)//"},
+    "no federation": {"BINDERFED_FEDERATION": "no-such-federation"},
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_ENVIRONMENTS)
+async def test_odd_environments_still_answer(
+    jp_fetch: Fetch, binder_env: Any, clean_env: pytest.MonkeyPatch, case: str
+) -> None:
+    """Whatever the environment holds, the endpoint answers 200 JSON: what it cannot use is
+    unknown, with a note saying why, and no link but an http(s) one is offered."""
+    for name, value in HOSTILE_ENVIRONMENTS[case].items():
+        clean_env.setenv(name, value)
+    response = await jp_fetch("binderfed", "session", method="GET")
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    answer = json.loads(response.body)
+    info = SessionInfo.model_validate(answer)
+    assert info.in_binder
+    assert info.notes, "each value not used is reported"
+    assert all(f"Not used: {note}" in info.display.details for note in info.notes)
+    link = answer["persistent_link"]
+    assert link is None or link.startswith(("http://", "https://"))
+    assert "javascript" not in json.dumps({k: v for k, v in answer.items() if k != "notes"})
+    if case == "overflowing figures":
+        assert info.memory_limit is not None
+        assert info.memory_limit < 1 << 63
+        assert [note.split(":")[0] for note in info.notes] == [
+            "MEM_LIMIT",
+            "MEM_GUARANTEE",
+            "CPU_LIMIT",
+        ]
+    if case == "a javascript: launch host":
+        assert (info.persistent_link, info.launch_host) == (None, None)
+    if case == "no federation":
+        assert info.federation == "mybinder"

@@ -64,7 +64,7 @@ WIRE_FIELDS = [
     "idle_seconds_left", "server_idle_seconds_left", "max_age_seconds_left",
     "cpu_seconds_left", "seconds_left", "seconds_left_latest", "cull_reason", "stops",
     "kernel_stop", "kernels", "cull_window", "memory_used", "memory_source", "memory_limit",
-    "memory_guarantee", "cpu_limit", "limits", "warn_memory_fraction", "warn_minutes",
+    "memory_guarantee", "cpu_limit", "limits", "warn_memory_fraction", "warn_minutes", "notes",
 ]  # fmt: skip
 #: computed from the fields, and in the JSON too: the levels and the words every front end shows
 COMPUTED_FIELDS = ["memory_level", "time_thresholds", "time_level", "level", "display"]

@@ -241,3 +241,27 @@ def test_updates_pause_while_no_cell_runs(tmp_path: Path, shell: Any) -> None:
         widget.close()
     assert widget._shell is None
     assert widget._cell_started not in shell.events.callbacks["pre_run_cell"]
+
+
+@pytest.mark.parametrize(
+    "link", ["javascript:alert(document.cookie)//", "JavaScript:alert(1)", "data:text/html,x"]
+)
+def test_only_http_links_are_rendered(
+    tmp_path: Path, make_widget: Callable[..., SessionStatus], link: str
+) -> None:
+    # from the environment: the model drops the link, with a note
+    environ = {**BINDER_ENV, "BINDER_LAUNCH_HOST": link}
+    widget = make_widget(make_reader(tmp_path, used=256 * MIB, environ=environ))
+    assert widget.info is not None
+    assert widget.info.persistent_link is None
+    assert "<a " not in widget.header.value
+    assert "relaunch" not in widget.header.value
+    # a SessionInfo built without validation: the widget checks again before making an anchor
+    info = make_reader(tmp_path, used=256 * MIB).read()
+    assert info.persistent_link is not None
+    raw = SessionInfo.model_construct(**{**dict(info), "persistent_link": link})
+    shown = make_widget(lambda: raw)
+    assert "<a " not in shown.header.value
+    assert link.split(":", maxsplit=1)[0].lower() not in shown.header.value.lower()
+    # and an http(s) one is a link
+    assert "<a href='https://mybinder.org/v2/gh/" in make_widget(lambda: info).header.value

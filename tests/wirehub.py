@@ -31,6 +31,7 @@ import re
 import secrets
 import threading
 import time
+import zlib
 from http.client import responses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -309,6 +310,53 @@ def _huge_event() -> bytes:
         return _HUGE_CACHE[0]
 
 
+# hostile answers: each is made once and kept (they are large)
+#: the decoded size of the gzip bomb (the wire carries about a thousandth of it)
+GZIP_BOMB_BYTES = 256 * 1024 * 1024
+#: the size of the event the `many-line-event` scenario sends, as 1 KiB `data:` lines
+MANY_LINE_EVENT_BYTES = 64 * 1024 * 1024
+#: how deep the `deep-json` scenario and `hostile_json: "deep"` nest their JSON
+DEEP_JSON_LEVELS = 20_000
+_HOSTILE_CACHE: dict[str, bytes] = {}
+
+
+def _hostile_bytes(kind: str) -> bytes:
+    with _CACHE_LOCK:
+        if kind not in _HOSTILE_CACHE:
+            _HOSTILE_CACHE[kind] = _make_hostile(kind)
+        return _HOSTILE_CACHE[kind]
+
+
+def _make_hostile(kind: str) -> bytes:
+    if kind == "gzip-bomb":  # one endless line, gzip-encoded, streamed in 64 KiB pieces
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip format
+        block = b"x" * (1 << 20)
+        parts = [compressor.compress(b"data: ")]
+        parts += [compressor.compress(block) for _ in range(GZIP_BOMB_BYTES >> 20)]
+        return b"".join([*parts, compressor.flush()])
+    if kind == "many-line-event":  # never a blank line: one event, line after line
+        line = b"data: " + b"x" * 1017 + b"\n"
+        return line * (MANY_LINE_EVENT_BYTES // len(line))
+    if kind == "deep":
+        return b'{"phase": "building", "message": "", "x": ' + (
+            b"[" * DEEP_JSON_LEVELS + b"]" * DEEP_JSON_LEVELS + b"}"
+        )
+    msg = f"no hostile answer {kind!r}"
+    raise ValueError(msg)
+
+
+def _hostile_answer(kind: str, size: int) -> Answer:
+    """A JSON endpoint's hostile answer (`WireHub.hostile_json`)."""
+    if kind == "deep":
+        return Answer(200, "[" * DEEP_JSON_LEVELS + "]" * DEEP_JSON_LEVELS, "application/json")
+    if kind == "huge":  # valid JSON, just far too large
+        return Answer(200, '{"x": "' + "x" * size + '"}', "application/json")
+    if kind == "gzip":  # what a server sends when it compresses though identity was asked for
+        return Answer(200, '{"ok": true}', "application/json", {"Content-Encoding": "gzip"})
+    msg = f"no hostile JSON answer {kind!r}"
+    raise ValueError(msg)
+
+
 # ------------------------------------------------------------------------------ scenarios
 
 
@@ -350,6 +398,9 @@ class _Scenarios(Backend):
             await _pause(hub.delay)
         if hub.html_mode and endpoint in {"build", "health", "versions", "repoproviders"}:
             return Answer(200, HTML_PAGE)
+        hostile = hub.hostile_json.get(endpoint) or hub.hostile_json.get(request.path)
+        if hostile is not None:
+            return _hostile_answer(hostile, hub.hostile_json_bytes)
         if endpoint in hub.redirects:  # a front door (or a hub that should not redirect)
             location = hub.redirects[endpoint]
             return Answer(307, "", headers={"Location": location} if location is not None else {})
@@ -549,6 +600,33 @@ async def _huge_line(backend: _Scenarios, request: BuildRequest, stream: BuildSt
     await stream.emit(backend._ready(request))
 
 
+async def _gzip_bomb(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    """gzip though the client asked for identity: a few hundred KB that decode to 256 MiB."""
+    stream.mute()
+    # BuildStream has no header setter: a hostile hub is the only one that needs it
+    stream._handler.set_header("Content-Encoding", "gzip")
+    bomb = _hostile_bytes("gzip-bomb")
+    for start in range(0, len(bomb), 64 * 1024):
+        await stream.write_raw(bomb[start : start + 64 * 1024])
+    await _pause(math.inf)
+
+
+async def _many_line_event(_b: _Scenarios, _r: BuildRequest, stream: BuildStream) -> None:
+    """One event of 64 MiB in short `data:` lines: each line is fine, the event is not."""
+    stream.mute()
+    await stream.emit(_FIXTURE_DATA[0])
+    body = _hostile_bytes("many-line-event")
+    for start in range(0, len(body), 256 * 1024):
+        await stream.write_raw(body[start : start + 256 * 1024])
+    await _pause(math.inf)
+
+
+async def _deep_json(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
+    await stream.emit(_FIXTURE_DATA[0])
+    await stream.emit(_hostile_bytes("deep"))
+    await stream.emit(backend._ready(request))
+
+
 async def _bad_json(backend: _Scenarios, request: BuildRequest, stream: BuildStream) -> None:
     await stream.emit(_FIXTURE_DATA[0])
     await stream.write_raw(b"data: {not json\n\n")
@@ -632,6 +710,9 @@ _SCRIPTED: dict[str, Callable[[_Scenarios, BuildRequest, BuildStream], Awaitable
     "html": _html,
     "huge-line": _huge_line,
     "bad-json": _bad_json,
+    "gzip-bomb": _gzip_bomb,
+    "many-line-event": _many_line_event,
+    "deep-json": _deep_json,
     "no-phase": _no_phase,
     "no-environment": _no_environment,
 }
@@ -709,6 +790,13 @@ class WireHub(ServerThread):
     * ``check_token_origin`` (False): refuse build tokens made for another origin (BinderHub's
       default; off so that tokens made here can be used through other URLs).
 
+    * ``hostile_json`` ({}): an endpoint name (``"health"``, ``"versions"``,
+      ``"repoproviders"``) or a request path (``"/user/x/api/status"``) to a hostile answer:
+      ``"deep"`` (JSON nested ``DEEP_JSON_LEVELS`` deep), ``"huge"`` (a valid JSON object of
+      ``hostile_json_bytes``, default 64 MiB) or ``"gzip"`` (``Content-Encoding: gzip``
+      though identity was asked for). The build stream's own are scenarios: ``gzip-bomb``,
+      ``many-line-event``, ``deep-json``.
+
     Records: ``requests`` ((method, path+query, headers) per request, tornado-normalised
     header names such as ``Accept``), ``open_streams``, ``tokens`` (the token of every
     ``ready``), ``hits`` (``/build`` requests per path, query excluded), ``flush_times``
@@ -753,6 +841,8 @@ class WireHub(ServerThread):
         self.jupyter_token: str | None = None
         self.check_token_origin = False
         self.extra_providers: list[dict[str, Any]] = []
+        self.hostile_json: dict[str, str] = {}
+        self.hostile_json_bytes = 64 * 1024 * 1024
 
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.tokens: list[str] = []

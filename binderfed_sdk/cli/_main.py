@@ -629,6 +629,11 @@ def main(
     except KeyboardInterrupt:
         err.write("binderfed: interrupted\n")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - what a server sent that the SDK does not type yet
+        # one line, never a traceback: the exception's text (an httpx error's URL, say) could
+        # carry a token, and a hostile server's bytes do not reach the terminal
+        err.write(f"binderfed: error: unexpected {type(exc).__name__} (please report it)\n")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

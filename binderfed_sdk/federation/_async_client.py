@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import httpx
 
 from binderfed_sdk._concurrency._asyncio import async_interruptible, async_run_all
-from binderfed_sdk._errors import BinderFedError, FederationError, StreamTimeout
+from binderfed_sdk._errors import BinderFedError, FederationError, ProtocolError, StreamTimeout
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import hub_root
 from binderfed_sdk.federation._config import (
@@ -43,7 +43,7 @@ from binderfed_sdk.federation._prime import (
 )
 from binderfed_sdk.federation._routing import RoutingPolicy, get_policy, routing_key
 from binderfed_sdk.hub._async_client import AsyncBinderHub, as_spec
-from binderfed_sdk.hub._core import NO_RETRY, StreamLimits
+from binderfed_sdk.hub._core import NO_RETRY, StreamLimits, transport_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -161,7 +161,7 @@ class AsyncFederation:
             targets = [self.config.prime, *targets]  # its versions are the reference
         client = self._probe_client()
         jobs = [
-            partial(_probe, client, member.url, what, timeout)
+            partial(_probe, client, member.url, what, timeout, self.limits)
             for member in targets
             for what in ("versions", "health")
         ]
@@ -203,22 +203,27 @@ class AsyncFederation:
         request is sent with redirects off and only the 307 and its `host` cookie are read."""
         redirector = self.redirector
         url = urljoin(redirector, as_spec(spec).build_path)  # a spec error comes before any I/O
-        async with (
-            httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client,
-            client.stream("GET", url, headers=_STREAM, follow_redirects=False) as response,
-        ):
-            return resolution_from_redirect(
-                self.config,
-                redirector,
-                response.status_code,
-                response.headers.get("location"),
-                response.cookies.get("host"),
-            )
+        try:
+            async with (
+                httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client,
+                client.stream("GET", url, headers=_STREAM, follow_redirects=False) as response,
+            ):
+                return resolution_from_redirect(
+                    self.config,
+                    redirector,
+                    response.status_code,
+                    response.headers.get("location"),
+                    response.cookies.get("host"),
+                )
+        except httpx.HTTPError as exc:
+            raise transport_error(redirector, "resolve", exc) from None
 
     async def refresh(self) -> FederationConfig:
         """Replace the member list with the redirector's `/active_hosts` (healthy members)."""
         redirector = self.redirector
-        async with AsyncBinderHub(redirector, timeout=self.timeout, headers=self.headers) as hub:
+        async with AsyncBinderHub(
+            redirector, timeout=self.timeout, headers=self.headers, limits=self.limits
+        ) as hub:
             answer = await hub.get_json("active_hosts")
         await self.aclose()
         self.config = config_from_active_hosts(self.config, answer, redirector)
@@ -296,17 +301,23 @@ class AsyncFederation:
 
 
 async def _probe(
-    client: httpx.AsyncClient, url: str, what: str, timeout: float
+    client: httpx.AsyncClient, url: str, what: str, timeout: float, limits: StreamLimits
 ) -> tuple[Versions | Health | BinderFedError, float]:
-    """One probe request, timed; an error is an answer too."""
+    """One probe request, timed; an error is an answer too.
+
+    Isolated: whatever one member sends, it is that member's answer (unhealthy, with the
+    reason), never an exception that would take every member's probes down with it."""
     started = time.monotonic()
-    probe = AsyncBinderHub(url, client=client, timeout=timeout, retry=NO_RETRY)
+    probe = AsyncBinderHub(url, client=client, timeout=timeout, limits=limits, retry=NO_RETRY)
     try:
         answer: Versions | Health = (
             await probe.versions() if what == "versions" else await probe.health()
         )
     except BinderFedError as error:
         return error, time.monotonic() - started
+    except Exception as exc:  # noqa: BLE001 - a case the client does not type yet: still this member's
+        msg = f"{what}: the answer could not be handled ({type(exc).__name__})"
+        return ProtocolError(msg, hub=url), time.monotonic() - started
     return answer, time.monotonic() - started
 
 

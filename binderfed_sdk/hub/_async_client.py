@@ -18,12 +18,14 @@ from binderfed_sdk._concurrency._asyncio import async_checkpoint, async_sleep
 from binderfed_sdk._errors import BinderFedError, ConfigError, ProtocolError, StreamClosed
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import endpoint, hub_root
-from binderfed_sdk.hub._async_session import AsyncSession
+from binderfed_sdk.hub._async_session import AsyncSession, aread_json_body
 from binderfed_sdk.hub._core import (
     DEFAULT_TIMEOUT,
+    IDENTITY,
     JSON_DEADLINE,
     USER_AGENT,
     BuildStreamCore,
+    JsonBody,
     RetryPolicy,
     StreamLimits,
     as_error,
@@ -140,7 +142,8 @@ async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncItera
             error = as_error(core.served_by, "build", exc, streaming=True, responded=core.responded)
             delay = core.retry_delay(hub.retry, attempt, error)
             if delay is None:
-                raise error from (exc if error is not exc else None)
+                # not chained: an httpx error's request is the URL, `build_token` included
+                raise error from None
             await async_sleep(delay)
 
 
@@ -250,7 +253,7 @@ class AsyncBinderHub:
             self.client.headers.update(self.headers)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+        return f"{type(self).__name__}({_redact.redact(self.url)!r})"
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -275,17 +278,22 @@ class AsyncBinderHub:
         while True:
             attempt += 1
             try:
-                response = await self.client.get(
+                async with self.client.stream(
+                    "GET",
                     endpoint(self.url, path),
+                    headers=IDENTITY,
                     timeout=timeout_within(self.timeout, deadline),
                     follow_redirects=False,  # a redirect here is an error, whatever the client
-                )
+                ) as response:
+                    body = await aread_json_body(
+                        response, JsonBody(self.url, what, self.limits.max_json_bytes)
+                    )
                 data = parse_json_answer(
                     self.url,
                     what,
                     response.status_code,
                     response.headers,
-                    response.content,
+                    body,
                     ok_statuses=ok_statuses,
                 )
             except httpx.InvalidURL:
@@ -370,6 +378,7 @@ class AsyncBinderHub:
                             urlpath=urlpath,
                             timeout=self.timeout,
                         )
+                        session.max_json_bytes = self.limits.max_json_bytes
                         if stream.served_by != self.url:
                             session.front_door = self.url
                         break

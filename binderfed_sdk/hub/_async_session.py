@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlencode
 
@@ -17,7 +18,10 @@ from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import endpoint, hub_root
 from binderfed_sdk.hub._core import (
     DEFAULT_TIMEOUT,
+    IDENTITY,
+    MAX_JSON_BYTES,
     USER_AGENT,
+    JsonBody,
     parse_json_answer,
     redirect_not_a_url,
     transport_error,
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
 
 _redact.install()
 
-__all__ = ["AsyncSession"]
+__all__ = ["AsyncSession", "aread_json_body"]
 
 # How a server that is gone answers through JupyterHub's proxy (as the real JupyterHub,
 # configurable-http-proxy and jupyter_server do): while the proxy still routes to it, 503 (the
@@ -47,13 +51,24 @@ _GONE_STATUSES = frozenset({424, 503})
 _SHUTDOWN_GONE_STATUSES = _GONE_STATUSES | {404, 502}
 
 
+async def aread_json_body(response: httpx.Response, body: JsonBody) -> bytes:
+    """A JSON answer's body, counted as it comes: past the limit, `ProtocolError`, and the
+    caller's `stream` block closes the connection without reading the rest."""
+    body.start(response.headers)
+    async for chunk in response.aiter_raw():
+        body.feed(chunk)
+    return body.content
+
+
 class AsyncSession:
     """A running session. As a context manager it always shuts the server down on exit.
 
     >>> async with await hub.launch("gh/binder-examples/requirements/HEAD") as session:
     ...     (await session.status()).kernels
 
-    `client`: an httpx client to use (yours to close); by default the session makes its own.
+    `client`: an httpx client to use (yours to close, and its cookie jar yours to keep); by
+    default the session makes its own, which keeps no cookies: the Jupyter server answers a
+    token with a login cookie that alone grants access to the session's files.
     """
 
     def __init__(
@@ -83,6 +98,8 @@ class AsyncSession:
         #: the front door the launch was sent to, when it redirected the build to `hub` (the
         #: member that served it), as mybinder.org does
         self.front_door: str | None = None
+        #: the largest JSON answer taken (`api/status`, `binderfed/session`)
+        self.max_json_bytes = MAX_JSON_BYTES
 
     @classmethod
     def from_ready(
@@ -113,7 +130,8 @@ class AsyncSession:
     def __repr__(self) -> str:
         spec = f", spec={str(self.spec)!r}" if self.spec is not None else ""
         member = f", member={self.member!r}" if self.member is not None else ""
-        return f"{type(self).__name__}(url={self.url!r}, token='**********'{spec}{member})"
+        url = _redact.redact(self.url)
+        return f"{type(self).__name__}(url={url!r}, token='**********'{spec}{member})"
 
     def browser_url(self, path: str | None = None, *, with_token: bool = True) -> str:
         """The URL to open in a browser, at `path` (default: the launch's `urlpath`).
@@ -130,7 +148,9 @@ class AsyncSession:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
+            # every request carries the token: the server's login cookie is not wanted
+            no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+            self._client = httpx.AsyncClient(timeout=self._timeout, cookies=no_cookies)
         return self._client
 
     @property
@@ -141,9 +161,22 @@ class AsyncSession:
         }
 
     async def _get(self, path: str, what: str) -> httpx.Response:
+        """The answer, its body read up to `max_json_bytes` (then `ProtocolError`)."""
         try:
-            return await self.client.get(
-                endpoint(self.url, path), headers=self._headers, timeout=self._timeout
+            async with self.client.stream(
+                "GET",
+                endpoint(self.url, path),
+                headers={**self._headers, **IDENTITY},
+                timeout=self._timeout,
+            ) as response:
+                body = await aread_json_body(
+                    response, JsonBody(self.url, what, self.max_json_bytes)
+                )
+            return httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                content=body,
+                request=response.request,
             )
         except httpx.InvalidURL:  # a redirect whose Location httpx cannot parse
             raise redirect_not_a_url(self.url, what) from None

@@ -20,9 +20,11 @@ from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import endpoint, hub_root
 from binderfed_sdk.hub._core import (
     DEFAULT_TIMEOUT,
+    IDENTITY,
     JSON_DEADLINE,
     USER_AGENT,
     BuildStreamCore,
+    JsonBody,
     RetryPolicy,
     StreamLimits,
     as_error,
@@ -35,7 +37,7 @@ from binderfed_sdk.hub._core import (
 )
 from binderfed_sdk.hub._events import BuildEvent
 from binderfed_sdk.hub._models import Health, RateLimit, Versions
-from binderfed_sdk.hub._session import Session
+from binderfed_sdk.hub._session import Session, read_json_body
 from binderfed_sdk.spec._providers import PROVIDERS, ProviderRegistry, RepoProvider
 from binderfed_sdk.spec._spec import Spec, parse
 
@@ -140,7 +142,8 @@ def _run_stream(hub: BinderHub, core: BuildStreamCore) -> Iterator[BuildEvent]:
             error = as_error(core.served_by, "build", exc, streaming=True, responded=core.responded)
             delay = core.retry_delay(hub.retry, attempt, error)
             if delay is None:
-                raise error from (exc if error is not exc else None)
+                # not chained: an httpx error's request is the URL, `build_token` included
+                raise error from None
             sleep(delay)
 
 
@@ -250,7 +253,7 @@ class BinderHub:
             self.client.headers.update(self.headers)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+        return f"{type(self).__name__}({_redact.redact(self.url)!r})"
 
     def close(self) -> None:
         if self._owns_client:
@@ -275,17 +278,22 @@ class BinderHub:
         while True:
             attempt += 1
             try:
-                response = self.client.get(
+                with self.client.stream(
+                    "GET",
                     endpoint(self.url, path),
+                    headers=IDENTITY,
                     timeout=timeout_within(self.timeout, deadline),
                     follow_redirects=False,  # a redirect here is an error, whatever the client
-                )
+                ) as response:
+                    body = read_json_body(
+                        response, JsonBody(self.url, what, self.limits.max_json_bytes)
+                    )
                 data = parse_json_answer(
                     self.url,
                     what,
                     response.status_code,
                     response.headers,
-                    response.content,
+                    body,
                     ok_statuses=ok_statuses,
                 )
             except httpx.InvalidURL:
@@ -370,6 +378,7 @@ class BinderHub:
                             urlpath=urlpath,
                             timeout=self.timeout,
                         )
+                        session.max_json_bytes = self.limits.max_json_bytes
                         if stream.served_by != self.url:
                             session.front_door = self.url
                         break

@@ -30,6 +30,7 @@ from binderfed_sdk._errors import (
     StreamTimeout,
 )
 from binderfed_sdk._lazy import publish
+from binderfed_sdk._redact import redact
 from binderfed_sdk._urls import endpoint, hub_root
 from binderfed_sdk.hub._events import TERMINAL_PHASES, BuildEvent, Phase
 from binderfed_sdk.hub._failures import explain
@@ -122,6 +123,10 @@ def is_retryable(error: BinderFedError) -> bool:
     return isinstance(error, HubUnavailable)
 
 
+#: a plain JSON answer larger than this is hostile (real ones are a few KB)
+MAX_JSON_BYTES = 4 << 20
+
+
 @dataclass(frozen=True, slots=True)
 class StreamLimits:
     """Bounds on one build stream.
@@ -129,15 +134,85 @@ class StreamLimits:
     `idle_timeout`: seconds with no byte at all (BinderHub's keepalive comes every 25 s).
     `total_timeout`: seconds for the whole build and launch, keepalives or not.
     `max_line_bytes`: a longer line is hostile (real messages are a few KB) and ends the stream.
+    `max_event_bytes`: the same for one event, all its lines together (a huge event may come
+    as many short `data:` lines).
+    `max_json_bytes`: the same for a plain JSON answer (`/health`, `/versions`, providers,
+    a session's `api/status`, a redirector's `active_hosts`; real ones are a few KB).
+    Every size counts the bytes as decoded: only uncompressed answers are accepted.
     """
 
     idle_timeout: float = 90.0
     total_timeout: float = 3600.0
     max_line_bytes: int = 1 << 20
+    max_event_bytes: int = 2 << 20
+    max_json_bytes: int = MAX_JSON_BYTES
     log_lines: int = 20
 
 
 # --- answers to plain JSON requests -------------------------------------------------------
+
+
+#: asked of every server: the size limits count the bytes as they come (see `check_encoding`)
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def check_encoding(hub: str, what: str, headers: Mapping[str, str]) -> None:
+    """Refuse a compressed answer: identity was asked for, and a few KB of gzip can expand to
+    gigabytes, past any limit counted on the bytes received."""
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding not in {"", "identity"}:
+        msg = f"{what}: the server sent Content-Encoding {encoding[:40]!r}, not the identity asked"
+        raise ProtocolError(msg, hub=hub)
+
+
+@dataclass(slots=True)
+class JsonBody:
+    """A JSON answer's body, gathered chunk by chunk up to `limit` bytes (then `ProtocolError`:
+    the caller closes the connection, not reading the rest)."""
+
+    hub: str
+    what: str
+    limit: int
+    size: int = 0
+    chunks: list[bytes] = field(default_factory=list)
+
+    def start(self, headers: Mapping[str, str]) -> None:
+        """Check the headers: the encoding, and a declared length already past the limit."""
+        check_encoding(self.hub, self.what, headers)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            self._too_big()
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self._too_big()
+        self.chunks.append(chunk)
+
+    @property
+    def content(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def _too_big(self) -> None:
+        msg = f"{self.what}: the answer is larger than the limit of {self.limit} bytes"
+        raise ProtocolError(msg, hub=self.hub)
+
+
+def loads_json(hub: str, what: str, data: str | bytes) -> Any:
+    """`json.loads`, with what a hostile server can send turned into `ProtocolError`: invalid
+    JSON, and JSON nested deeper than the interpreter's recursion limit (the C decoder gives
+    up at once on that, so the check costs nothing)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        msg = f"{what}: the answer's JSON is nested too deeply ({len(data)} bytes)"
+        raise ProtocolError(msg, hub=hub) from None
+    except json.JSONDecodeError as exc:
+        msg = f"{what}: invalid JSON ({exc.msg} at char {exc.pos} of {len(data)})"
+        raise ProtocolError(msg, hub=hub) from None
+    except ValueError:  # bytes that are not UTF-8/16/32
+        msg = f"{what}: invalid JSON ({len(data)} bytes)"
+        raise ProtocolError(msg, hub=hub) from None
 
 
 def parse_json_answer(
@@ -163,10 +238,9 @@ def parse_json_answer(
         msg = f"{what}: hub answered an HTML page where JSON was expected"
         raise HubUnavailable(msg, hub=hub, status_code=status_code)
     try:
-        return json.loads(body)
-    except ValueError:
-        msg = f"{what}: hub answered invalid JSON ({len(body)} bytes)"
-        raise ProtocolError(msg, hub=hub, status_code=status_code) from None
+        return loads_json(hub, what, body)
+    except ProtocolError as exc:
+        raise ProtocolError(exc.message, hub=hub, status_code=status_code) from None
 
 
 def validate(hub: str, what: str, model: type[ModelT], data: Any, **context: Any) -> ModelT:
@@ -218,7 +292,7 @@ def transport_error(
         return HubUnavailable(f"{what}: timed out ({type(exc).__name__})", hub=hub)
     if streaming and isinstance(exc, httpx.RemoteProtocolError):
         return StreamClosed(f"{what}: the hub closed the connection unexpectedly", hub=hub)
-    reason = str(exc).split("\n", 1)[0] or type(exc).__name__
+    reason = redact(str(exc).split("\n", 1)[0]) or type(exc).__name__
     return HubUnavailable(f"{what}: cannot reach the hub ({reason})", hub=hub)
 
 
@@ -307,6 +381,10 @@ class Redirect:
     #: the member is another origin (scheme, host, port) than the front door
     cross_origin: bool
 
+    def __repr__(self) -> str:  # the query may hold the build token
+        url, member = redact(self.url), redact(self.member)
+        return f"Redirect(url={url!r}, member={member!r}, cross_origin={self.cross_origin!r})"
+
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
@@ -377,7 +455,7 @@ class BuildStreamCore:
     build_path: str
     limits: StreamLimits = field(default_factory=StreamLimits)
     build_only: bool = False
-    build_token: str | None = None
+    build_token: str | None = field(default=None, repr=False)  # a credential: never shown
     clock: Callable[[], float] = time.monotonic
     started: float = 0.0
     deadline: float = 0.0
@@ -392,6 +470,8 @@ class BuildStreamCore:
     redirect: Redirect | None = None
     log: deque[str] = field(default_factory=deque)
     _line_bytes: int = 0
+    _event_bytes: int = 0
+    _last_byte: bytes = b""
 
     def __post_init__(self) -> None:
         self.log = deque(maxlen=self.limits.log_lines)
@@ -410,6 +490,8 @@ class BuildStreamCore:
         self.finished = False
         self.responded = False
         self._line_bytes = 0
+        self._event_bytes = 0
+        self._last_byte = b""
         # every attempt asks the front door again: it routes around a member that failed
         # (and its sticky cookie, if the client keeps it, names the same member while healthy)
         self.redirect = None
@@ -437,8 +519,8 @@ class BuildStreamCore:
         default_factory=lambda: {
             "Accept": "text/event-stream",
             "Cache-Control": "no-store",
-            # the line-length guard counts raw bytes: keep them uncompressed
-            "Accept-Encoding": "identity",
+            # the size guards count raw bytes: keep them uncompressed (others are refused)
+            **IDENTITY,
         }
     )
 
@@ -502,13 +584,16 @@ class BuildStreamCore:
         if content_type != "text/event-stream":
             msg = f"{what}: expected an event stream, got content type {content_type!r}"
             raise ProtocolError(msg, hub=hub, status_code=status_code)
+        check_encoding(hub, what, headers)
 
     def on_bytes(self, chunk: bytes) -> None:
         """Called for every raw chunk: enforces the total deadline and the line-length bound."""
         if self.clock() > self.deadline:
             msg = f"build: no result within the total limit of {self.limits.total_timeout:g} s"
             raise StreamTimeout(msg, hub=self.served_by)
-        newline = chunk.rfind(b"\n")
+        # a line ends at LF, CR or CRLF (SSE allows each); the bytes are as decoded, since
+        # `check_response` refuses a Content-Encoding
+        newline = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
         self._line_bytes = (
             self._line_bytes + len(chunk) if newline < 0 else len(chunk) - newline - 1
         )
@@ -516,6 +601,18 @@ class BuildStreamCore:
             msg = (
                 f"build: the stream sent a line longer than {self.limits.max_line_bytes} bytes;"
                 " this is not BinderHub's wire format"
+            )
+            raise ProtocolError(msg, hub=self.served_by)
+        # an event ends at a blank line: whatever the line endings, two in a row contain one
+        # of LF LF, LF CR or CR CR (CRLF CRLF has LF CR); the byte before the chunk counts
+        joined = self._last_byte + chunk
+        end = max(joined.rfind(b"\n\n"), joined.rfind(b"\n\r"), joined.rfind(b"\r\r"))
+        self._event_bytes = self._event_bytes + len(chunk) if end < 0 else len(joined) - end - 2
+        self._last_byte = chunk[-1:] or self._last_byte
+        if self._event_bytes > self.limits.max_event_bytes:
+            msg = (
+                f"build: the stream sent an event larger than {self.limits.max_event_bytes}"
+                " bytes; this is not BinderHub's wire format"
             )
             raise ProtocolError(msg, hub=self.served_by)
 
@@ -601,6 +698,9 @@ def parse_event_leniently(hub: str, data: str) -> BuildEvent:
         raw = json.loads(data)
     except json.JSONDecodeError as exc:
         msg = f"build: an event's data is not JSON ({exc.msg} at char {exc.pos} of {len(data)})"
+        raise ProtocolError(msg, hub=hub) from None
+    except RecursionError:  # the C decoder gives up at once: nothing deep is built
+        msg = f"build: an event's data is JSON nested too deeply ({len(data)} chars)"
         raise ProtocolError(msg, hub=hub) from None
     if not isinstance(raw, dict):
         msg = f"build: an event's data is JSON but not an object ({type(raw).__name__})"

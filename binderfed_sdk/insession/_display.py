@@ -127,7 +127,7 @@ def _texts(info: SessionInfo, time_left: str | None) -> LiveText:
     if not info.in_binder:
         title = f"Not in a Binder session ({info.reason})" if info.reason else "Not in Binder"
         parts = ["Not in a Binder session", *([memory] if memory else [])]
-        lines = [title, *([f"Memory: {memory}"] if memory else [])]
+        lines = [title, *([f"Memory: {memory}"] if memory else []), *_notes(info)]
         return LiveText(summary=" · ".join(parts), time=None, details=lines, notification=None)
 
     why = format_cull_reason(info.cull_reason)
@@ -153,6 +153,7 @@ def _texts(info: SessionInfo, time_left: str | None) -> LiveText:
         lines.append(f"Memory: {memory}" + (f" ({', '.join(extra)})" if extra else ""))
     if info.cpu_limit is not None:
         lines.append(f"CPU limit: {info.cpu_limit:g}")
+    lines.extend(_notes(info))
 
     parts = [info.member or "Binder"]
     if time_left is not None:
@@ -175,6 +176,11 @@ def _texts(info: SessionInfo, time_left: str | None) -> LiveText:
     return LiveText(summary=" · ".join(parts), time=time, details=lines, notification=notification)
 
 
+def _notes(info: SessionInfo) -> list[str]:
+    """What was read but not used, one line each."""
+    return [f"Not used: {note}" for note in info.notes]
+
+
 def _time(info: SessionInfo, time_left: str | None, reason: str) -> str:
     left = info.seconds_left
     if left is None or time_left is None:
@@ -184,7 +190,10 @@ def _time(info: SessionInfo, time_left: str | None, reason: str) -> str:
     if left <= 0:
         within = f", within {late}" if late else ""
         return f"none{reason}: it may stop any moment{within}"
-    stop = info.now + timedelta(seconds=left)
+    try:
+        stop = info.now + timedelta(seconds=left)
+    except OverflowError:  # past the calendar's end: an activity record from far ahead
+        return f"{time_left}{reason}"
     if latest is None:
         return f"{time_left}{reason} (stops from {stop:%H:%M} UTC at the earliest)"
     if late is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from binderfed_sdk._redact import redact
 
@@ -58,14 +58,34 @@ class _Place:
     path: str = ""
 
 
+def _split(value: str) -> SplitResult | None:
+    """`urlsplit`, total: None for what it refuses (`http://[`, a port that is no number)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsed lazily: an invalid port raises here
+    except ValueError:
+        return None
+    return parts
+
+
+def http_link(value: str | None) -> str | None:
+    """`value` when it is an absolute http(s) URL with a host and nothing a browser would
+    read differently (whitespace, control characters); else None. The only links shown."""
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        return None
+    parts = _split(value)
+    if parts is None or parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return value
+
+
 def _place(value: str) -> _Place | None:
     text = value.strip().lower()
     has_scheme = "://" in text
-    parts = urlsplit(text if has_scheme else "//" + text)
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:  # a port that is no number
+    parts = _split(text if has_scheme else "//" + text)
+    if parts is None:
         return None
+    host, port = parts.hostname, parts.port
     if not host:
         return None
     scheme = parts.scheme if has_scheme else None
@@ -183,7 +203,8 @@ def ref_of(persistent_request: str | None, ref_url: str | None) -> str | None:
     else of BINDER_REF_URL (`https://github.com/org/repo/tree/<sha>`)."""
     for value in (persistent_request, ref_url):
         if value:
-            path = urlsplit(value).path if "://" in value else value.split("?", 1)[0]
+            parts = _split(value) if "://" in value else None
+            path = parts.path if parts is not None else value.split("?", 1)[0]
             last = path.rstrip("/").rsplit("/", 1)[-1]
             if last:
                 return unquote(last)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 
 DEFAULT_CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -36,6 +36,8 @@ class CgroupReading:
     memory_used: int | None
     memory_limit: int | None
     cpu_seconds: float | None
+    #: the files whose content was not a figure, and why (each read as unknown)
+    notes: tuple[str, ...] = ()
 
 
 def _own_paths(proc_cgroup: str) -> tuple[str | None, dict[str, str]]:
@@ -102,7 +104,7 @@ def find_cgroup(
 def _read(path: str) -> bytes | None:
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path
         return None
     try:
         return os.read(fd, 65536)
@@ -112,13 +114,20 @@ def _read(path: str) -> bytes | None:
         os.close(fd)
 
 
+#: cgroup counters are unsigned 64-bit; anything outside is no figure
+_MAX_COUNTER = (1 << 64) - 1
+
+
 def _int(data: bytes | None) -> int | None:
+    """A counter, or None: not a whole number from 0 to 2^64 - 1 (the kernel writes none
+    other; anything else is a broken or foreign file)."""
     if data is None:
         return None
     try:
-        return int(data)
-    except ValueError:
+        value = int(data)
+    except ValueError:  # not a number, or more digits than int() reads
         return None
+    return value if 0 <= value <= _MAX_COUNTER else None
 
 
 def stat_value(data: bytes | None, key: str) -> int | None:
@@ -157,31 +166,73 @@ def _working_set(usage: int | None, stat: bytes | None, key: str) -> int | None:
     return usage - inactive if inactive <= usage else usage
 
 
+class _Files:
+    """Reads the files of one reading, noting each one present but holding no figure."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def read(self, folder: Path, name: str) -> bytes | None:
+        return _read(f"{folder}/{name}")
+
+    def number(self, folder: Path, name: str) -> int | None:
+        return self.checked(name, self.read(folder, name), _int)
+
+    def checked(
+        self, name: str, data: bytes | None, parse: Callable[[bytes | None], int | None]
+    ) -> int | None:
+        if data is not None and data.strip() != b"max" and _int(data) is None:
+            self.notes.append(f"{name}: not a byte or time counter, read as unknown")
+        return parse(data)
+
+    def stat(self, name: str, data: bytes | None, key: str) -> int | None:
+        value = stat_value(data, key)
+        if value is None and data is not None and _has_key(data, key):
+            self.notes.append(f"{name}: {key} is not a counter, read as unknown")
+        return value
+
+
+def _has_key(data: bytes, key: str) -> bool:
+    needle = key.encode() + b" "
+    return data.startswith(needle) or b"\n" + needle in data
+
+
 def read_cgroup(layout: CgroupLayout) -> CgroupReading:
-    """One reading of the small cgroup files: a handful of `read()`s, no subprocess."""
+    """One reading of the small cgroup files: a handful of `read()`s, no subprocess. A file
+    that holds no figure (garbage, a negative or out-of-range number) counts as unknown,
+    with a note saying so."""
     memory, cpu = layout.memory_dir, layout.cpu_dir
+    files = _Files()
     used: int | None = None
     limit: int | None = None
     cpu_seconds: float | None = None
     if layout.version == 2:
         if memory is not None:
-            usage = _int(_read(f"{memory}/memory.current"))
-            used = _working_set(usage, _read(f"{memory}/memory.stat"), "inactive_file")
-            limit = v2_memory_max(_read(f"{memory}/memory.max"))
+            usage = files.number(memory, "memory.current")
+            stat = files.read(memory, "memory.stat")
+            files.stat("memory.stat", stat, "inactive_file")
+            used = _working_set(usage, stat, "inactive_file")
+            limit = files.checked("memory.max", files.read(memory, "memory.max"), v2_memory_max)
         if cpu is not None:
-            usec = stat_value(_read(f"{cpu}/cpu.stat"), "usage_usec")
+            usec = files.stat("cpu.stat", files.read(cpu, "cpu.stat"), "usage_usec")
             cpu_seconds = usec / 1e6 if usec is not None else None
     else:
         if memory is not None:
-            usage = _int(_read(f"{memory}/memory.usage_in_bytes"))
-            stat = _read(f"{memory}/memory.stat")
+            usage = files.number(memory, "memory.usage_in_bytes")
+            stat = files.read(memory, "memory.stat")
+            files.stat("memory.stat", stat, "total_inactive_file")
             used = _working_set(usage, stat, "total_inactive_file")
-            limit = v1_memory_limit(_read(f"{memory}/memory.limit_in_bytes"))
+            data = files.read(memory, "memory.limit_in_bytes")
+            limit = files.checked("memory.limit_in_bytes", data, v1_memory_limit)
         if cpu is not None:
-            nsec = _int(_read(f"{cpu}/cpuacct.usage"))
+            nsec = files.number(cpu, "cpuacct.usage")
             cpu_seconds = nsec / 1e9 if nsec is not None else None
     return CgroupReading(
-        version=layout.version, memory_used=used, memory_limit=limit, cpu_seconds=cpu_seconds
+        version=layout.version,
+        memory_used=used,
+        memory_limit=limit,
+        cpu_seconds=cpu_seconds,
+        notes=tuple(files.notes),
     )
 
 
@@ -193,7 +244,9 @@ def default_process_root(environ: Mapping[str, str] | None = None) -> int:
     our parent), else this process."""
     environ = os.environ if environ is None else environ
     parent = environ.get("JPY_PARENT_PID", "")
-    if parent.isdigit() and int(parent) == os.getppid():
+    # a PID has at most 7 digits on Linux: anything longer is no PID (and int() of
+    # thousands of digits raises)
+    if len(parent) <= 10 and parent.isascii() and parent.isdigit() and int(parent) == os.getppid():
         return int(parent)
     return os.getpid()
 

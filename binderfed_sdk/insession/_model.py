@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from binderfed_sdk._format import Level, worst_level
 from binderfed_sdk._lazy import publish
 from binderfed_sdk.federation._limits import SessionLimits
 from binderfed_sdk.insession._display import SessionDisplay, session_display
+from binderfed_sdk.insession._member import http_link
 from binderfed_sdk.insession._rules import (
     CullReason,
     StopWindow,
@@ -84,6 +85,28 @@ class SessionInfo(BaseModel):
     limits: SessionLimits
     warn_memory_fraction: float = 0.8
     warn_minutes: list[int] = Field(default_factory=lambda: [10, 2])
+    #: what was read but not used, and why ("MEM_LIMIT: not a positive finite number, read
+    #: as unknown"): the figure it would give shows as unknown
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_http_links(cls, data: Any) -> Any:
+        """A link that is not http(s) (`javascript:...`) is never offered: dropped, with a
+        note, whether the reader made it or a fetched answer carries it."""
+        if not isinstance(data, dict):
+            return data
+        dropped = [
+            name
+            for name in ("persistent_link", "launch_host")
+            if isinstance(data.get(name), str) and http_link(data[name]) is None
+        ]
+        if not dropped:
+            return data
+        notes = data.get("notes")
+        notes = list(notes) if isinstance(notes, list) else []
+        notes += [f"{name}: not an http(s) URL, not shown" for name in dropped]
+        return {**data, **dict.fromkeys(dropped), "notes": notes}
 
     @property
     def memory_fraction(self) -> float | None:

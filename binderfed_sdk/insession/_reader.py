@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from binderfed_sdk._errors import BinderFedError
 from binderfed_sdk._lazy import publish
 from binderfed_sdk.federation._config import (
     DEFAULT_FEDERATION,
@@ -26,9 +27,9 @@ from binderfed_sdk.insession._memory import (
 )
 from binderfed_sdk.insession._model import MemorySource, SessionInfo
 from binderfed_sdk.insession._rules import (
-    _parse_number,
+    bytes_or_reason,
     choose_memory_limit,
-    parse_bytes,
+    number_or_reason,
     parse_kernels,
     parse_status_time,
     resolve_limits,
@@ -105,9 +106,12 @@ class SessionInfoReader:
     ) -> None:
         self._environ = environ
         env = os.environ if environ is None else environ
+        #: what the settled parts could not use (a broken $BINDERFED_FEDERATION)
+        self._notes: list[str] = []
         if federation is None:
-            federation = env.get(ENV_FEDERATION) or DEFAULT_FEDERATION
-        self.federation = load_federation(federation)
+            self.federation = self._federation_from(env)
+        else:
+            self.federation = load_federation(federation)
         self.limits = resolve_limits(self.federation.limits, limits)
         self.member_map = dict(member_map or {})
         self.cgroup_root = Path(cgroup_root) if cgroup_root is not None else None
@@ -120,6 +124,19 @@ class SessionInfoReader:
         self.warn_memory_fraction = warn_memory_fraction
         self.warn_minutes = list(warn_minutes)
         self._clock = clock or _utcnow
+
+    def _federation_from(self, env: Mapping[str, str]) -> FederationConfig:
+        """$BINDERFED_FEDERATION, else mybinder; one that does not load counts as not set (a
+        session's status must not fail on its environment), with a note."""
+        name = env.get(ENV_FEDERATION) or DEFAULT_FEDERATION
+        try:
+            return load_federation(name)
+        except (BinderFedError, OSError, ValueError, RecursionError) as error:
+            self._notes.append(
+                f"{ENV_FEDERATION}: not a federation ({type(error).__name__}), "
+                f"{DEFAULT_FEDERATION} used"
+            )
+            return load_federation(DEFAULT_FEDERATION)
 
     @property
     def cgroup(self) -> CgroupLayout | None:
@@ -145,9 +162,18 @@ class SessionInfoReader:
         moment = now or self._clock()
         limits = self.limits
         in_binder = any(env.get(name) for name in BINDER_VARIABLES)
+        notes = list(self._notes)
+
+        def figure(name: str, parse: Callable[[str | None], tuple[Any, str | None]]) -> Any:
+            value, why = parse(env.get(name))
+            if why is not None:
+                notes.append(f"{name}: {why}, read as unknown")
+            return value
 
         layout = self.cgroup
         reading = read_cgroup(layout) if layout is not None else None
+        if reading is not None:
+            notes.extend(reading.notes)
         memory_used: int | None = None
         memory_source: MemorySource | None = None
         if reading is not None and reading.memory_used is not None:
@@ -158,13 +184,13 @@ class SessionInfoReader:
             memory_used = process_tree_rss(pid)
             memory_source = "psutil" if memory_used is not None else None
         memory_limit = choose_memory_limit(
-            parse_bytes(env.get("MEM_LIMIT")),
+            figure("MEM_LIMIT", bytes_or_reason),
             reading.memory_limit if reading is not None else None,
             limits.mem_limit,
             in_binder=in_binder,
         )
-        env_guarantee = parse_bytes(env.get("MEM_GUARANTEE"))
-        env_cpu = _parse_number(env.get("CPU_LIMIT"))
+        env_guarantee = figure("MEM_GUARANTEE", bytes_or_reason)
+        env_cpu = figure("CPU_LIMIT", number_or_reason)
         common: dict[str, Any] = {
             "now": moment,
             "cull_window": limits.cull_every,
@@ -174,13 +200,14 @@ class SessionInfoReader:
             "limits": limits,
             "warn_memory_fraction": self.warn_memory_fraction,
             "warn_minutes": self.warn_minutes,
+            "notes": notes,
         }
         if not in_binder:
             return SessionInfo(
                 in_binder=False,
                 reason=NOT_IN_BINDER,
                 memory_guarantee=env_guarantee,
-                cpu_limit=env_cpu if env_cpu and env_cpu > 0 else None,
+                cpu_limit=env_cpu,
                 **common,
             )
 
@@ -222,7 +249,7 @@ class SessionInfoReader:
             kernel_stop=left.kernel,
             kernels=left.kernels,
             memory_guarantee=env_guarantee or limits.mem_guarantee,
-            cpu_limit=env_cpu if env_cpu and env_cpu > 0 else limits.cpu_limit,
+            cpu_limit=env_cpu or limits.cpu_limit,
             **common,
         )
 

@@ -313,19 +313,48 @@ def rule_budget(limits: SessionLimits, reason: CullReason | None) -> float | Non
     }.get(reason or "")
 
 
+#: the largest byte count taken as a limit (cgroup counters are signed 64-bit)
+MAX_BYTES = (1 << 63) - 1
+
+
 def parse_bytes(value: str | None) -> int | None:
     """MEM_LIMIT / MEM_GUARANTEE: bytes as a number ("2147483648", "2.147483648e9")."""
-    number = _parse_number(value)
-    return int(number) if number is not None and number > 0 else None
+    return bytes_or_reason(value)[0]
+
+
+def bytes_or_reason(value: str | None) -> tuple[int | None, str | None]:
+    """A byte count, or None and why it is not one (None, None: no value at all). Whole
+    numbers are read exactly (no float rounding); anything not a positive finite count up
+    to `MAX_BYTES` is refused."""
+    if value is None or not value.strip():
+        return None, None
+    number: int | float | None
+    try:
+        number = int(value)
+    except ValueError:  # "2.1e9", or more digits than int() reads
+        number, why = number_or_reason(value)
+        if number is None:
+            return None, why
+    if not 0 < number <= MAX_BYTES:
+        return None, "not a byte count between 1 and 2^63 - 1"
+    return int(number), None
+
+
+def number_or_reason(value: str | None) -> tuple[float | None, str | None]:
+    """A positive finite number (CPU_LIMIT, a byte count), or None and why not."""
+    if value is None or not value.strip():
+        return None, None
+    try:
+        number = float(value)
+    except ValueError:
+        return None, "not a number"
+    if not math.isfinite(number) or number <= 0:
+        return None, "not a positive finite number"
+    return number, None
 
 
 def _parse_number(value: str | None) -> float | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
+    return number_or_reason(value)[0]
 
 
 def parse_status_time(value: Any) -> datetime | None:

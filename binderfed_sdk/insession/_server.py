@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 KERNELS_KEY = "kernel_activity"
 #: asked with this, jupyter_server does not count a request as activity
 NO_TRACK = "no_track_activity=1"
+#: the largest answer read from the server (`api/kernels` of many kernels fits easily)
+MAX_ANSWER = 4 << 20
 
 # --- the Jupyter server's own record ---------------------------------------------------------
 
@@ -67,12 +69,16 @@ class JupyterServerStatus:
         import urllib.request  # noqa: PLC0415
 
         headers = {"Authorization": f"token {self.token}"} if self.token else {}
-        request = urllib.request.Request(self.url + path, headers=headers)  # noqa: S310 - http(s) only
         try:
+            request = urllib.request.Request(self.url + path, headers=headers)  # noqa: S310 - http(s) only
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return json.loads(response.read())
-        except (OSError, ValueError, http.client.HTTPException):
-            return None  # refused, an HTTP error status (HTTPError), a timeout, not JSON
+                body = response.read(MAX_ANSWER + 1)
+            if len(body) > MAX_ANSWER:
+                return None
+            return json.loads(body)
+        except (OSError, ValueError, RecursionError, http.client.HTTPException):
+            # refused, an HTTP error status (HTTPError), a timeout, not JSON, nested too deep
+            return None
 
     def __call__(self) -> Mapping[str, Any] | None:
         """`api/status`, with the kernels (`api/kernels`) under `kernel_activity`. Neither
@@ -100,11 +106,11 @@ def find_parent_server(
             return None
         folder = jupyter_runtime_dir()
     pid = environ.get("JPY_PARENT_PID", "")
-    if pid.isdigit():
+    if pid.isascii() and pid.isdigit():
         return _server_file(Path(folder) / f"jpserver-{pid}.json")
     servers = [
         info
-        for path in sorted(Path(folder).glob("jpserver-*.json"))
+        for path in _runtime_files(Path(folder))
         if (info := _server_file(path)) is not None and _alive(info.get("pid"))
     ]
     wanted = environ.get("JUPYTER_SERVER_URL", "").rstrip("/")
@@ -113,10 +119,18 @@ def find_parent_server(
     return servers[0] if len(servers) == 1 else None
 
 
+def _runtime_files(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.glob("jpserver-*.json"))
+    except (OSError, ValueError):  # unreadable, or a NUL in the name
+        return []
+
+
 def _server_file(path: Path) -> dict[str, Any] | None:
     try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
+        with path.open("rb") as file:
+            info = json.loads(file.read(MAX_ANSWER))
+    except (OSError, ValueError, RecursionError):
         return None
     return info if isinstance(info, dict) else None
 
@@ -126,8 +140,8 @@ def _alive(pid: Any) -> bool:
         return False
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
     except PermissionError:
         return True
+    except (OSError, OverflowError):  # no such process, or no PID at all
+        return False
     return True

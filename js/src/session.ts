@@ -58,7 +58,7 @@ export interface ISessionInfo {
   reason: string | null;
   /** The federation member serving the session, e.g. `gesis`. */
   member: string | null;
-  /** A link that launches the same repository at the same ref again. */
+  /** A link that launches the same repository at the same ref again (http(s) only). */
   persistent_link: string | null;
   /** When the session is predicted to stop, in seconds from the answer. */
   seconds_left: number | null;
@@ -135,6 +135,30 @@ function parseDisplay(value: unknown, required: boolean): IDisplay {
 }
 
 /**
+ * `value` when it is an absolute http(s) URL with a host, else null: the only links the
+ * status bar ever renders (a `javascript:` or `data:` link from a broken or hostile answer
+ * is dropped). Whitespace and control characters are refused outright: the URL parser
+ * would strip some of them, and the link would not be the one shown.
+ */
+export function httpLink(value: unknown): string | null {
+  if (typeof value !== 'string' || value === '') {
+    return null;
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f-\u009f]/.test(value)) {
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  const http = url.protocol === 'http:' || url.protocol === 'https:';
+  return http && url.hostname !== '' ? value : null;
+}
+
+/**
  * Check the shape of a decoded answer: an object with a boolean `in_binder` and, inside
  * Binder, its display strings. Values of the wrong type are dropped, not trusted.
  */
@@ -158,7 +182,7 @@ export function parseSessionInfo(data: unknown): ISessionInfo {
     in_binder: data.in_binder,
     reason: textOrNull(data.reason),
     member: textOrNull(data.member),
-    persistent_link: textOrNull(data.persistent_link),
+    persistent_link: httpLink(data.persistent_link),
     seconds_left: isNumber(data.seconds_left) ? data.seconds_left : null,
     cull_reason:
       reason === 'idle' || reason === 'max-age' || reason === 'cpu'

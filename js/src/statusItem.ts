@@ -3,6 +3,7 @@ import { Popup, showPopup } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
 import { SessionMonitor } from './monitor';
+import { persistentLinkRow } from './link';
 import { Level, statusView } from './session';
 
 const LEVEL_CLASS: { [level in Level]: string | null } = {
@@ -113,25 +114,11 @@ export class SessionStatusItem extends Widget {
     body.node.appendChild(this._details);
     this._fillDetails(statusView(info, this._monitor.secondsLeft).details);
 
-    const link = info.persistent_link;
-    if (link) {
-      const row = document.createElement('div');
-      row.className = 'bf-SessionPopup-link';
-      const anchor = document.createElement('a');
-      anchor.href = link;
-      anchor.target = '_blank';
-      anchor.rel = 'noopener noreferrer';
-      anchor.textContent = link;
-      const button = document.createElement('button');
-      button.className =
-        'jp-Button jp-mod-styled jp-mod-accept bf-SessionPopup-copy';
-      button.textContent = 'Copy persistent link';
-      button.addEventListener('click', event => {
-        event.stopPropagation();
-        Clipboard.copyToSystem(link);
-        button.textContent = 'Copied';
-      });
-      row.append(anchor, button);
+    // checked again where it becomes an anchor: only http(s) links are ever rendered
+    const row = persistentLinkRow(info.persistent_link, text =>
+      Clipboard.copyToSystem(text)
+    );
+    if (row !== null) {
       body.node.appendChild(row);
     }
     this._popup = showPopup({ body, anchor: this, align: 'left' });
