@@ -59,6 +59,12 @@ class ProtocolError(HubUnavailable):
     """The hub answered, but not in BinderHub's wire format (bad JSON, oversized event, ...)."""
 
 
+class SessionOriginRefused(HubError):
+    """A `ready` event named a session URL the client will not send the session's token to: on
+    another origin than the hub that served the build (and not allowed by the caller's
+    `allow_session_origins`), or plain http from an https hub. Nothing was sent to it."""
+
+
 class RateLimited(HubError):
     """The hub refused the request under its rate limit (HTTP 429 or a `failed` event with 429)."""
 

@@ -34,6 +34,7 @@ from binderfed_sdk import (
     RateLimit,
     RateLimited,
     RetryPolicy,
+    SessionOriginRefused,
     StreamLimits,
 )
 from binderfed_sdk._format import format_try_again
@@ -318,11 +319,14 @@ def test_an_upgrade_to_https_is_followed(
         door.redirects = {"build": member.build_url("org/fixture/HEAD")}
         client = httpx.Client(verify=client_tls)
         with client, BinderHub(door.url, client=client, limits=LIMITS, retry=RETRY) as hub:
-            session = hub.launch(SPEC)
-            with session:
-                assert (session.hub, session.front_door) == (member.url, door.url)
-                assert member.url.startswith("https://127.0.0.1:")
-        assert member.launch_count == 1
+            with hub.build(SPEC) as stream:
+                assert [event.phase for event in stream][-1] == "ready"
+            assert stream.served_by == member.url
+            assert member.url.startswith("https://127.0.0.1:")
+            # the session itself is plain http: never sent a token from an https member
+            with pytest.raises(SessionOriginRefused, match="plain http from an https hub"):
+                hub.launch(SPEC)
+        assert member.launch_count == 2
 
 
 # --- the front door's rules, pure (the cases a server cannot send) ----------------------------

@@ -17,6 +17,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
+from binderfed_sdk._redact import redact
+
 if TYPE_CHECKING:
     from collections.abc import Container, Iterable, Mapping, Sequence
 
@@ -46,7 +48,7 @@ def progress_line(event: BuildEvent, elapsed: float, width: int) -> str:
     """`[phase    12.3s] last log line`, cut to `width` columns, control characters removed."""
     phase = printable(event.phase or "-")
     head = f"[{phase:<9} {elapsed:6.1f}s] "
-    line = head + printable(event.log_line).strip()
+    line = head + printable(redact(event.log_line)).strip()  # a `ready` names its URL
     if len(line) > width:
         line = line[: max(width - 1, len(head))] + "…"
     return line
@@ -57,6 +59,8 @@ def event_json(
 ) -> str:
     """One event as a JSON line with wire field names; the token masked unless asked for."""
     data: dict[str, Any] = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if not show_token:  # a `ready` URL (and its message) may carry a `?token=` or a password
+        data = {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
     if event.token is not None:
         data["token"] = event.token.get_secret_value() if show_token else "**********"
     data["elapsed"] = round(elapsed, 3)
@@ -94,7 +98,7 @@ def live_line(event: BuildEvent, elapsed: float, member: str | None = None) -> T
     if member:
         line.append(printable(member) + " ", style="bold")
     line.append(f"[{printable(event.phase or '-'):<9} {elapsed:6.1f}s] ", _phase_style(event.phase))
-    line.append(printable(event.log_line).strip())
+    line.append(printable(redact(event.log_line)).strip())
     return line
 
 

@@ -43,7 +43,7 @@ from binderfed_sdk.federation._prime import (
 )
 from binderfed_sdk.federation._routing import RoutingPolicy, get_policy, routing_key
 from binderfed_sdk.hub._async_client import AsyncBinderHub, as_spec
-from binderfed_sdk.hub._core import NO_RETRY, StreamLimits, transport_error
+from binderfed_sdk.hub._core import NO_RETRY, StreamLimits, session_origins, transport_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -68,6 +68,10 @@ class AsyncFederation:
     ...     health = await fed.health()
     ...     print(health.healthy)
     ...     session = await fed.launch("gh/binder-examples/requirements/HEAD")
+
+    A launch's session token goes only where `AsyncBinderHub` sends it by default, or to the
+    member's JupyterHub host as the member list gives it (`hub`); `allow_session_origins`
+    allows more, as for `AsyncBinderHub`.
     """
 
     def __init__(
@@ -80,8 +84,10 @@ class AsyncFederation:
         headers: Mapping[str, str] | None = None,
         health_ttl: float = 15.0,
         max_attempts: int = 3,
+        allow_session_origins: bool | Iterable[str] = False,
     ) -> None:
         self.config = load_federation(federation)
+        self.allow_session_origins = session_origins(allow_session_origins)
         self.policy = get_policy(policy)
         self.timeout = timeout
         self.limits = limits or StreamLimits()
@@ -126,12 +132,21 @@ class AsyncFederation:
             "retry": NO_RETRY,
         }
 
+    def _member_options(self, member: Member) -> dict[str, Any]:
+        """`_hub_options`, and the member's JupyterHub as a session origin it may launch on."""
+        allow = self.allow_session_origins
+        if not isinstance(allow, bool) and member.hub:
+            allow = (*allow, member.hub)
+        elif allow is False and member.hub:
+            allow = (member.hub,)
+        return {**self._hub_options(), "allow_session_origins": allow}
+
     def hub(self, name: str) -> AsyncBinderHub:
         """The client of one member (made once, closed with the federation)."""
         with self._lock:
             if name not in self._hubs:
                 member = self.config.member(name)
-                self._hubs[name] = AsyncBinderHub(member.url, **self._hub_options())
+                self._hubs[name] = AsyncBinderHub(member.url, **self._member_options(member))
             return self._hubs[name]
 
     async def aclose(self) -> None:
@@ -296,7 +311,7 @@ class AsyncFederation:
         spec: Spec,
         on_event: Callable[[str, BuildEvent], object] | None,
     ) -> PrimeResult:
-        async with AsyncBinderHub(member.url, **self._hub_options()) as hub:
+        async with AsyncBinderHub(member.url, **self._member_options(member)) as hub:
             return await _prime_one(hub, member.name, spec, _tagged(on_event, member.name))
 
 

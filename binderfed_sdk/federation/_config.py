@@ -294,7 +294,29 @@ def _read_federation(source: str | Path) -> Mapping[str, Any]:
         known = ", ".join(builtin_federations())
         msg = f"federation {text!r} is neither a built-in ({known}) nor a file"
         raise FederationError(msg)
-    return _parse(path.read_text(), text)
+    return _parse(_read_capped(path, text), text)
+
+
+#: the largest member-list file read (mybinder.org's is a few KiB); read at most this many
+#: bytes, so that a path such as a FIFO or an endless device cannot hold the client
+MAX_FEDERATION_FILE_BYTES = 4 * 1024 * 1024
+
+
+def _read_capped(path: Path, where: str) -> str:
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_FEDERATION_FILE_BYTES + 1)
+    except OSError as exc:
+        msg = f"federation {where}: cannot read it ({exc.strerror or type(exc).__name__})"
+        raise FederationError(msg) from None
+    if len(raw) > MAX_FEDERATION_FILE_BYTES:
+        msg = f"federation {where}: larger than {MAX_FEDERATION_FILE_BYTES} bytes"
+        raise FederationError(msg)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        msg = f"federation {where}: not UTF-8 text"
+        raise FederationError(msg) from None
 
 
 def _load_entry_point(entry: EntryPoint) -> Mapping[str, Any]:

@@ -15,15 +15,18 @@ from pydantic import SecretStr
 from binderfed_sdk import _redact
 from binderfed_sdk._errors import HubError, HubUnavailable, ProtocolError, SessionError, SessionGone
 from binderfed_sdk._lazy import publish
-from binderfed_sdk._urls import endpoint, hub_root
+from binderfed_sdk._urls import endpoint
 from binderfed_sdk.hub._core import (
     DEFAULT_TIMEOUT,
     IDENTITY,
     MAX_JSON_BYTES,
     USER_AGENT,
     JsonBody,
+    SessionOrigins,
+    check_session_url,
     parse_json_answer,
     redirect_not_a_url,
+    session_root,
     transport_error,
     validate,
 )
@@ -85,7 +88,8 @@ class AsyncSession:
     ) -> None:
         self._client = client
         self._owns_client = client is None
-        self.url = hub_root(url)
+        #: the Jupyter server's URL, without userinfo or query (a `?token=` is not kept)
+        self.url = session_root(url)
         self.token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.hub = hub
         self.image = image
@@ -111,13 +115,16 @@ class AsyncSession:
         urlpath: str | None = None,
         client: httpx.AsyncClient | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        allow_session_origins: SessionOrigins = False,
     ) -> Self:
-        """The session a build stream's `ready` event describes."""
+        """The session a build stream's `ready` event describes, if its URL may have the token
+        (`check_session_url`: `hub` is the hub that served the build); else
+        `SessionOriginRefused`, and nothing is sent anywhere."""
         if not event.url or event.token is None:
             msg = "launch: the `ready` event carries no session url and token (a build-only hub?)"
             raise ProtocolError(msg, hub=hub)
         return cls(
-            event.url,
+            check_session_url(hub, event.url, allow=allow_session_origins),
             event.token,
             hub=hub,
             image=event.image or event.image_name,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Self
 
 import httpx
@@ -32,6 +32,7 @@ from binderfed_sdk.hub._core import (
     probe_budget,
     redirect_not_a_url,
     retry_delay,
+    session_origins,
     timeout_within,
     validate,
 )
@@ -222,6 +223,13 @@ class BinderHub:
     one redirect is followed (same scheme or an upgrade to https, never a downgrade, and to
     another origin without the caller's headers, cookies or auth); events and the session
     name the member in `hub`. Every other redirect is an error.
+
+    The session token of a `ready` event goes only to a session URL on the host of the hub
+    that served the build (after a front door's redirect, the member), on any port, or on a
+    subdomain of it (mybinder.org's member 2i2c.mybinder.org launches on
+    hub.2i2c.mybinder.org), and never over http from an https hub. `allow_session_origins`
+    allows more: True for any origin, or origins (`https://hub.example.org`) and hosts
+    (`hub.example.org`, `127.0.0.1:8001`). Another URL raises `SessionOriginRefused`.
     """
 
     def __init__(
@@ -233,8 +241,11 @@ class BinderHub:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         limits: StreamLimits | None = None,
         retry: RetryPolicy | None = None,
+        allow_session_origins: bool | Iterable[str] = False,
     ) -> None:
         self.url = hub_root(url)
+        #: where a `ready` event's session URL may be, besides the default (see above)
+        self.allow_session_origins = session_origins(allow_session_origins)
         self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.limits = limits or StreamLimits()
@@ -377,6 +388,7 @@ class BinderHub:
                             spec=resolved,
                             urlpath=urlpath,
                             timeout=self.timeout,
+                            allow_session_origins=self.allow_session_origins,
                         )
                         session.max_json_bytes = self.limits.max_json_bytes
                         if stream.served_by != self.url:

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -26,6 +27,7 @@ from binderfed_sdk._errors import (
     HubUnavailable,
     ProtocolError,
     RateLimited,
+    SessionOriginRefused,
     StreamClosed,
     StreamTimeout,
 )
@@ -37,7 +39,7 @@ from binderfed_sdk.hub._failures import explain
 from binderfed_sdk.hub._models import RateLimit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -388,6 +390,87 @@ class Redirect:
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+#: which session origins a client accepts besides its default (see `check_session_url`):
+#: True for any, else origins (`https://hub.example.org`) or hosts (`hub.example.org:8000`)
+SessionOrigins = bool | tuple[str, ...]
+
+
+def session_origins(allow: bool | Iterable[str]) -> SessionOrigins:  # noqa: FBT001 - a setting
+    """The caller's `allow_session_origins`, checked: `bool`, or an iterable of origins/hosts."""
+    if isinstance(allow, bool):
+        return allow
+    if isinstance(allow, str):  # one origin given alone, not its characters
+        allow = (allow,)
+    return tuple(allow)
+
+
+def _host_port(netloc_url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an origin or a bare `host[:port]`; scheme "" when not given."""
+    has_scheme = "://" in netloc_url
+    parts = urlsplit(netloc_url if has_scheme else f"//{netloc_url}")
+    host = (parts.hostname or "").rstrip(".")
+    return (parts.scheme.lower() if has_scheme else ""), host, parts.port
+
+
+def check_session_url(served_by: str, url: str, *, allow: SessionOrigins = False) -> str:
+    """The session URL of a `ready` event, if the token may be sent there, without its query,
+    fragment and userinfo (only the event's `token` field is a token); else
+    `SessionOriginRefused`.
+
+    Accepted: the host of the hub that served the build (any port) or a subdomain of it (on
+    mybinder.org the member 2i2c.mybinder.org launches on hub.2i2c.mybinder.org); else what
+    `allow` lists (an origin, or a host with any scheme), or any origin if it is True. Never
+    http when the hub that served the build is https.
+    """
+    hub = urlsplit(served_by)
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        msg = "launch: the `ready` event's session url is not an http(s) URL"
+        raise ProtocolError(msg, hub=served_by)
+    scheme, host = parts.scheme.lower(), parts.hostname.rstrip(".")
+    shown = f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+    if hub.scheme == "https" and scheme != "https":
+        msg = f"launch: refused the session url {shown}: plain http from an https hub"
+        raise SessionOriginRefused(msg, hub=served_by)
+    hub_host = (hub.hostname or "").rstrip(".")
+    allowed = allow is True or host == hub_host or host.endswith("." + hub_host)
+    if not allowed and not isinstance(allow, bool):
+        default_port = _DEFAULT_PORTS.get(scheme)
+        for entry in allow:
+            want_scheme, want_host, want_port = _host_port(entry.strip().lower())
+            if want_host != host or want_scheme not in {"", scheme}:
+                continue
+            want = want_port or (_DEFAULT_PORTS.get(want_scheme) if want_scheme else None)
+            if want is None or want == (port or default_port):
+                allowed = True
+                break
+    if not allowed:
+        msg = (
+            f"launch: refused the session url {shown}: another origin than the hub that "
+            "served the build (allow it with `allow_session_origins`)"
+        )
+        raise SessionOriginRefused(msg, hub=served_by)
+    return session_root(url)
+
+
+def session_root(url: str) -> str:
+    """A session URL as kept and shown: no userinfo, query or fragment; one trailing `/`."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    return hub_root(urlunsplit((parts.scheme.lower(), netloc, parts.path, "", "")))
 
 
 def build_redirect(

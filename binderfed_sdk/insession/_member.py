@@ -218,11 +218,11 @@ def persistent_link(launch_host: str | None, persistent_request: str | None) -> 
 
 
 def public_url(value: str | None) -> str | None:
-    """A URL safe to show: no `user:password@`, no `token=` value."""
+    """A URL safe to show: no `user:password@`, no token-like parameter's value."""
     if not value:
         return None
     if "@" in value and "://" in value:
         scheme, rest = value.split("://", 1)
         netloc, slash, path = rest.partition("/")
         value = f"{scheme}://{netloc.rsplit('@', 1)[-1]}{slash}{path}"
-    return redact(value) if "token=" in value else value
+    return redact(value)
