@@ -7,6 +7,7 @@ and the hub's own log lines, never from request URLs with query strings.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from binderfed_sdk._lazy import publish
 
@@ -32,6 +33,17 @@ class ConfigError(BinderFedError, ValueError):
     """A setting that cannot be used: a hub URL, a member list, a policy name."""
 
 
+def _shown(url: str | None) -> str | None:
+    """A hub URL as an error shows it: without the `user:password@` a URL may carry."""
+    if url is None or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<a URL that cannot be shown>"
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class HubError(BinderFedError):
     """Something went wrong talking to a hub (or to a session's Jupyter server)."""
 
@@ -42,7 +54,8 @@ class HubError(BinderFedError):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.hub = hub
+        #: the hub (or server) this is about, without userinfo
+        self.hub = _shown(hub)
         self.status_code = status_code
 
     def __str__(self) -> str:

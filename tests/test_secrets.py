@@ -263,3 +263,17 @@ def test_redact(text: str, secret: str) -> None:
 )
 def test_redact_leaves_the_rest(text: str) -> None:
     assert redact(text) == text
+
+
+def test_a_hub_url_with_a_password_is_shown_without_it() -> None:
+    from binderfed_sdk import HubError, HubUnavailable  # noqa: PLC0415
+
+    error = HubUnavailable("health: no answer", hub="https://user:s3cret@hub.example.org/")
+    assert "s3cret" not in str(error)
+    assert "user" not in str(error)
+    assert error.hub == "https://hub.example.org/"
+    assert "s3cret" not in repr(error)
+    assert HubError("x", hub="http://[").hub == "http://["  # nothing to hide, left as given
+    with pytest.raises(HubUnavailable) as caught:
+        BinderHub("http://user:s3cret@127.0.0.1:9/").versions()
+    assert "s3cret" not in str(caught.value)
