@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
+import traceback
 from typing import TYPE_CHECKING
 
 import pytest
@@ -31,6 +33,19 @@ DEEP = "[" * 100_000 + "]" * 100_000
 BOUND = 2.0
 
 
+#: credentials a test sent along with its hostile requests: none may ever show
+SECRETS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_any_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every record of every logger, at DEBUG, while a hostile server is talked to."""
+    SECRETS.clear()
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert not [secret for secret in SECRETS if secret in caplog.text]
+
+
 @pytest.fixture
 def hostile() -> Iterator[WireHub]:
     with WireHub(name="hostile", keepalive_interval=0.05) as hub:
@@ -39,9 +54,12 @@ def hostile() -> Iterator[WireHub]:
 
 def timed(call: Callable[[], object], match: str) -> float:
     started = time.monotonic()
-    with pytest.raises(ProtocolError, match=match):
+    with pytest.raises(ProtocolError, match=match) as caught:
         call()
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    shown = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
+    assert not [secret for secret in SECRETS if secret in shown]
+    return elapsed
 
 
 def wait_closed(hub: WireHub, timeout: float = 2.0) -> None:
@@ -114,14 +132,19 @@ def test_json_body_counts_as_it_comes() -> None:
 )
 def test_hostile_build_streams(hostile: WireHub, scenario: str, match: str) -> None:
     with BinderHub(hostile.url, limits=LIMITS) as hub:
-        elapsed = timed(lambda: list(hub.build(f"gh/someone/{scenario}/HEAD")), match)
+        spec = f"gh/someone/{scenario}/HEAD"
+        token = hostile.make_build_token(spec)
+        SECRETS.append(token)
+        stream = hub.build(spec, build_token=token)
+        elapsed = timed(lambda: list(stream), match)
+        assert token not in repr(stream) + repr(stream.core)
         wait_closed(hostile)
         # nothing else is affected: the same client builds on
         events = list(hub.build("gh/someone/instant/HEAD"))
     assert elapsed < BOUND
     assert events[-1].is_ready
     assert ("GET", "/build/gh/someone/" + scenario + "/HEAD") in [
-        (method, path) for method, path, _ in hostile.requests
+        (method, path.partition("?")[0]) for method, path, _ in hostile.requests
     ]
     sent = next(headers for _, path, headers in hostile.requests if scenario in path)
     assert sent["Accept-Encoding"] == "identity"
