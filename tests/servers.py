@@ -3,6 +3,8 @@ started and stopped by PID (the BinderHub-speaking server is `wirehub.py`)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import socket
@@ -10,13 +12,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 
+from binderfed_sdk.sandbox import manager
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from pathlib import Path
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from binderfed_sdk.sandbox.manager import SandboxState
 
 
 #: the environment of a mybinder.org session on the gesis member (BinderHub's variables, the
@@ -106,3 +112,29 @@ def start_jupyter_server(
         raise RuntimeError(msg)
     finally:
         log.close()
+
+
+@contextlib.contextmanager
+def running_sandbox(folder: Path, settings: manager.SandboxSettings) -> Iterator[SandboxState]:
+    """A sandbox federation with its own state folder, stopped (by PID) on exit."""
+    previous = os.environ.get(manager.ENV_DIR)
+    os.environ[manager.ENV_DIR] = str(folder)
+    try:
+        yield manager.up(settings)
+    finally:
+        if manager.state_path().is_file():
+            manager.down()
+        if previous is None:
+            os.environ.pop(manager.ENV_DIR, None)
+        else:
+            os.environ[manager.ENV_DIR] = previous
+
+
+def sandbox_hub_api(state: SandboxState, member: str, *, timeout: float = 5.0) -> httpx.Client:
+    """A client of one sandbox member's JupyterHub REST API, with the build service's token."""
+    config = json.loads((Path(state.dir) / member / "builder.json").read_text())
+    return httpx.Client(
+        base_url=config["hub_api_url"],
+        headers={"Authorization": f"token {config['hub_token']}"},
+        timeout=timeout,
+    )

@@ -10,10 +10,8 @@ and jupyter_server, whose answers for a stopped server are what the SDK reads.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from servers import free_port
+from servers import free_port, running_sandbox, sandbox_hub_api
 from wirehub import WireHub
 
 from binderfed_sdk import (
@@ -232,35 +230,15 @@ IDLE_TIMEOUT = 12.0  # the culler's; each test below is done with its live sessi
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.SandboxState]:
     if shutil.which("configurable-http-proxy") is None:
         pytest.fail("configurable-http-proxy is missing: npm install -g configurable-http-proxy")
-    folder = tmp_path_factory.mktemp("sandbox")
-    previous = os.environ.get(manager.ENV_DIR)
-    os.environ[manager.ENV_DIR] = str(folder)
     settings = manager.SandboxSettings(
         members=1, idle_timeout=IDLE_TIMEOUT, cull_every=1, activity_interval=1, max_age=3600
     )
-    state = manager.up(settings)
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("sandbox"), settings) as state:
         manager.make_repository(Path(state.repos_dir) / "tests" / "gone", files={"a.txt": "a\n"})
         yield state
-    finally:
-        if manager.state_path().is_file():
-            manager.down()
-        if previous is None:
-            os.environ.pop(manager.ENV_DIR, None)
-        else:
-            os.environ[manager.ENV_DIR] = previous
 
 
 SPEC = "gh/tests/gone/HEAD"
-
-
-def hub_api(state: manager.SandboxState) -> httpx.Client:
-    config = json.loads((Path(state.dir) / state.members[0].name / "builder.json").read_text())
-    return httpx.Client(
-        base_url=config["hub_api_url"],
-        headers={"Authorization": f"token {config['hub_token']}"},
-        timeout=10,
-    )
 
 
 def user_and_server(session: Session | AsyncSession) -> tuple[str, str]:
@@ -271,14 +249,14 @@ def user_and_server(session: Session | AsyncSession) -> tuple[str, str]:
 def hub_lists(state: manager.SandboxState, session: Session | AsyncSession) -> bool:
     """Whether the hub still lists the session's server (it does until it noticed the stop)."""
     user, server = user_and_server(session)
-    with hub_api(state) as api:
+    with sandbox_hub_api(state, state.members[0].name, timeout=10) as api:
         return server in (api.get(f"users/{user}").json().get("servers") or {})
 
 
 def stop_through_the_hub(state: manager.SandboxState, session: Session | AsyncSession) -> None:
     """What the idle culler does: DELETE the server through the hub's API, until it is gone."""
     user, server = user_and_server(session)
-    with hub_api(state) as api:
+    with sandbox_hub_api(state, state.members[0].name, timeout=10) as api:
         answer = api.delete(f"users/{user}/servers/{server}")
         assert answer.status_code in {202, 204}, answer.text
     assert wait_until(lambda: not hub_lists(state, session), 30)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from wirehub import WireHub
 
-from binderfed_sdk import ProtocolError, StreamLimits
+from binderfed_sdk import FederationError, ProtocolError, StreamLimits
 from binderfed_sdk.cli._main import main
 from binderfed_sdk.federation._client import Federation
 from binderfed_sdk.federation._config import load_federation
@@ -83,6 +83,13 @@ def test_deep_json_is_a_protocol_error_everywhere_it_is_parsed() -> None:
         parse_json_answer("http://h/", "health", 200, {}, DEEP.encode())
     assert caught.value.status_code == 200
     assert len(str(caught.value)) < 200  # sizes, never the data
+
+
+def test_a_deeply_nested_member_list_is_a_federation_error(tmp_path: Path) -> None:
+    members = tmp_path / "members.json"
+    members.write_text(DEEP)
+    with pytest.raises(FederationError, match="nested too deeply"):
+        load_federation(members)
 
 
 def test_event_limit_counts_all_lines_whatever_the_line_endings() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import socket
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from servers import running_sandbox, sandbox_hub_api
 
 from binderfed_sdk import BinderHub, BuildEvent, BuildFailed, Session
 from binderfed_sdk.cli._main import main as cli_main
@@ -39,9 +39,6 @@ CHECK_PERIOD = 5.0  # the sandbox redirector's health-check period
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.SandboxState]:
     if shutil.which("configurable-http-proxy") is None:
         pytest.fail("configurable-http-proxy is missing: npm install -g configurable-http-proxy")
-    folder = tmp_path_factory.mktemp("sandbox")
-    previous = os.environ.get(manager.ENV_DIR)
-    os.environ[manager.ENV_DIR] = str(folder)
     settings = manager.SandboxSettings(
         members=2,
         idle_timeout=IDLE_TIMEOUT,
@@ -49,28 +46,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Sandbo
         activity_interval=ACTIVITY_INTERVAL,
         max_age=3600,
     )
-    state = manager.up(settings)
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("sandbox"), settings) as state:
         yield state
-    finally:
-        if manager.state_path().is_file():
-            manager.down()
-        if previous is None:
-            os.environ.pop(manager.ENV_DIR, None)
-        else:
-            os.environ[manager.ENV_DIR] = previous
 
 
 def repository(state: manager.SandboxState, name: str, files: dict[str, str]) -> str:
     """A fresh local repository `gh/tests/<name>`; returns its commit."""
     return manager.make_repository(Path(state.repos_dir) / "tests" / name, files=files)
-
-
-def hub_api(state: manager.SandboxState, member: str) -> httpx.Client:
-    config = json.loads((Path(state.dir) / member / "builder.json").read_text())
-    return httpx.Client(
-        base_url=config["hub_api_url"], headers={"Authorization": f"token {config['hub_token']}"}
-    )
 
 
 def running_servers(state: manager.SandboxState, wait: float = 5.0) -> dict[str, int]:
@@ -83,7 +65,7 @@ def running_servers(state: manager.SandboxState, wait: float = 5.0) -> dict[str,
         for member in state.members:
             if not manager.pid_alive(member.hub.pid):
                 continue
-            with hub_api(state, member.name) as api:
+            with sandbox_hub_api(state, member.name) as api:
                 for user in api.get("users").json():
                     detail = api.get(f"users/{user['name']}").json()
                     for server in (detail.get("servers") or {}).values():
@@ -98,7 +80,7 @@ def running_servers(state: manager.SandboxState, wait: float = 5.0) -> dict[str,
 def server_environment(state: manager.SandboxState, session: Session) -> dict[str, str]:
     """The environment of the session's process, read from /proc (an independent source)."""
     username, server = session.url.rstrip("/").split("/")[-2:]
-    with hub_api(state, session.member or "") as api:
+    with sandbox_hub_api(state, session.member or "") as api:
         user = api.get(f"users/{username}").json()
     pid = user["servers"][server]["state"]["pid"]
     raw = Path(f"/proc/{pid}/environ").read_bytes()
@@ -219,7 +201,7 @@ def test_cli_demo_prints_member_url_time_and_memory(sandbox: manager.SandboxStat
     servers = running_servers(sandbox)
     assert len(servers) == 1
     for member in sandbox.members:  # stop what the demo left running
-        with hub_api(sandbox, member.name) as api:
+        with sandbox_hub_api(sandbox, member.name) as api:
             for user in api.get("users").json():
                 for name in user.get("servers") or {}:
                     api.delete(f"users/{user['name']}/servers/{name}")
@@ -243,7 +225,7 @@ def test_the_real_culler_stops_an_idle_session_when_predicted(
     username, server = session.url.rstrip("/").split("/")[-2:]
     deadline = time.monotonic() + IDLE_TIMEOUT + 30
     stopped_at = None
-    with hub_api(sandbox, sandbox.members[0].name) as api:
+    with sandbox_hub_api(sandbox, sandbox.members[0].name) as api:
         while time.monotonic() < deadline:
             servers = api.get(f"users/{username}").json().get("servers") or {}
             if server not in servers:

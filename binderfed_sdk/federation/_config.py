@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from binderfed_sdk import _json
 from binderfed_sdk._errors import BinderFedError, FederationError
 from binderfed_sdk._lazy import publish
 from binderfed_sdk._urls import hub_root
@@ -299,7 +299,7 @@ def _read_federation(source: str | Path) -> Mapping[str, Any]:
 
 #: the largest member-list file read (mybinder.org's is a few KiB); read at most this many
 #: bytes, so that a path such as a FIFO or an endless device cannot hold the client
-MAX_FEDERATION_FILE_BYTES = 4 * 1024 * 1024
+MAX_FEDERATION_FILE_BYTES = _json.MAX_JSON_BYTES
 
 
 def _read_capped(path: Path, where: str) -> str:
@@ -344,9 +344,9 @@ def _load_entry_point(entry: EntryPoint) -> Mapping[str, Any]:
 
 def _parse(raw: str, where: str) -> dict[str, Any]:
     try:
-        data = json.loads(raw)
+        data = _json.loads(raw)
     except ValueError as exc:
-        msg = f"federation {where}: not valid JSON ({exc})"
+        msg = f"federation {where}: {exc}"
         raise FederationError(msg) from None
     if not isinstance(data, dict):
         msg = f"federation {where}: expected a JSON object"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from binderfed_sdk import _json
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -15,7 +16,7 @@ KERNELS_KEY = "kernel_activity"
 #: asked with this, jupyter_server does not count a request as activity
 NO_TRACK = "no_track_activity=1"
 #: the largest answer read from the server (`api/kernels` of many kernels fits easily)
-MAX_ANSWER = 4 << 20
+MAX_ANSWER = _json.MAX_JSON_BYTES
 
 # --- the Jupyter server's own record ---------------------------------------------------------
 
@@ -75,8 +76,8 @@ class JupyterServerStatus:
                 body = response.read(MAX_ANSWER + 1)
             if len(body) > MAX_ANSWER:
                 return None
-            return json.loads(body)
-        except (OSError, ValueError, RecursionError, http.client.HTTPException):
+            return _json.loads(body)
+        except (OSError, ValueError, http.client.HTTPException):
             # refused, an HTTP error status (HTTPError), a timeout, not JSON, nested too deep
             return None
 
@@ -129,8 +130,8 @@ def _runtime_files(folder: Path) -> list[Path]:
 def _server_file(path: Path) -> dict[str, Any] | None:
     try:
         with path.open("rb") as file:
-            info = json.loads(file.read(MAX_ANSWER))
-    except (OSError, ValueError, RecursionError):
+            info = _json.loads(file.read(MAX_ANSWER))
+    except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) else None
 
