@@ -13,18 +13,23 @@ here, whatever the federation's data says; `limits` still overrides them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
+from collections import deque
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Float, Int, List, Unicode
 
+from binderfed_sdk.insession._chart import memory_chart_svg
 from binderfed_sdk.insession._reader import SessionInfoReader
 from binderfed_sdk.insession._server import KERNELS_KEY
 
-from .handlers import SessionHandler
+from .handlers import ChangesHandler, DownloadHandler, MemoryHandler, SessionHandler
 
 if TYPE_CHECKING:
     from binderfed_sdk.insession._model import SessionInfo
@@ -62,9 +67,27 @@ class BinderFedApp(ExtensionApp):
         1.0, min=0.0, help="Answer the same reading for this long (0: read at every request)."
     ).tag(config=True)
 
+    download_max_bytes = Int(
+        200 * 1024**2,
+        min=0,
+        help="The largest total of changed files the work download zips (bytes); over it, "
+        "the download answers 413 with the largest files named.",
+    ).tag(config=True)
+    memory_sample_seconds = Float(
+        15.0, min=1.0, help="How often memory use is sampled for the chart (s)."
+    ).tag(config=True)
+    memory_window_seconds = Float(
+        900.0, min=60.0, help="How far back the memory chart goes (s)."
+    ).tag(config=True)
+
     def initialize_settings(self) -> None:
         self._reader: SessionInfoReader | None = None
         self._cached: tuple[float, bytes] | None = None
+        size = int(self.memory_window_seconds / self.memory_sample_seconds) + 1
+        #: (Unix time, bytes used): a bounded ring, the oldest sample dropped first
+        self._memory_samples: deque[tuple[float, int]] = deque(maxlen=size)
+        self._memory_figures: tuple[int | None, int | None] = (None, None)
+        self._sampler: asyncio.Task[None] | None = None
         self.log.info(
             "binderfed: session status at %sbinderfed/session",
             self.serverapp.base_url if self.serverapp is not None else "/",
@@ -105,9 +128,80 @@ class BinderFedApp(ExtensionApp):
         return limits
 
     def initialize_handlers(self) -> None:
-        self.handlers.append(
-            (r"/binderfed/session", SessionHandler, {"session_json": self.session_json})
+        work = {
+            "root": self.work_root,
+            "started": self.started_at,
+            "limit": self.download_max_bytes,
+        }
+        self.handlers.extend(
+            [
+                (r"/binderfed/session", SessionHandler, {"session_json": self.session_json}),
+                (r"/binderfed/memory", MemoryHandler, {"memory": self.memory_history}),
+                (r"/binderfed/changes", ChangesHandler, work),
+                (r"/binderfed/download", DownloadHandler, work),
+            ]
         )
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:  # noqa: ARG002
+        """Sampling starts with the server's event loop."""
+        self.ensure_sampling()
+
+    def ensure_sampling(self) -> None:
+        """Start sampling memory unless it runs (also at the first request: a server that is
+        embedded, as in tests, may never run the start hook)."""
+        if self._sampler is None or self._sampler.done():
+            self._sampler = asyncio.ensure_future(self._sample_memory())
+
+    async def stop_extension(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+
+    async def _sample_memory(self) -> None:
+        while True:
+            # on the event loop, not a thread: the reading looks at the kernel manager's state
+            with contextlib.suppress(Exception):  # a reading that fails is a gap, not a crash
+                self.record_memory(self.session_info())
+            await asyncio.sleep(self.memory_sample_seconds)
+
+    def record_memory(self, info: SessionInfo) -> None:
+        if info.memory_used is not None:
+            self._memory_samples.append((time.time(), info.memory_used))
+        self._memory_figures = (info.memory_limit, info.memory_guarantee)
+
+    def memory_history(self) -> dict[str, Any]:
+        """The samples of the last window, the limit, the guarantee and their chart."""
+        self.ensure_sampling()
+        now = time.time()
+        samples = [
+            (t, used) for t, used in self._memory_samples if t >= now - self.memory_window_seconds
+        ]
+        limit, guarantee = self._memory_figures
+        return {
+            "interval": self.memory_sample_seconds,
+            "window": self.memory_window_seconds,
+            "samples": samples,
+            "limit": limit,
+            "guarantee": guarantee,
+            "svg": memory_chart_svg(
+                samples,
+                now=now,
+                window=self.memory_window_seconds,
+                limit=limit,
+                guarantee=guarantee,
+            ),
+        }
+
+    def work_root(self) -> Path:
+        """The folder whose changes are the session's work: the server's root."""
+        root = self.serverapp.root_dir if self.serverapp is not None else Path.cwd()
+        return Path(root).expanduser().resolve()
+
+    def started_at(self) -> float:
+        """When this server started (Unix time): files changed since are the session's work."""
+        started = self.server_status().get("started", _EPOCH)
+        return started.timestamp() if isinstance(started, datetime) else 0.0
 
     def server_status(self) -> dict[str, Any]:
         """`started` and `last_activity` as the server's own `api/status` gives them, and the
@@ -134,6 +228,7 @@ class BinderFedApp(ExtensionApp):
 
     def session_json(self) -> bytes:
         """The JSON answer, read afresh at most every `status_cache_seconds`."""
+        self.ensure_sampling()
         now = time.monotonic()
         cached = self._cached
         if cached is not None and now - cached[0] < self.status_cache_seconds:
