@@ -21,6 +21,9 @@ FILES = {
     "binderfed_sdk/hub/_async_client.py": "binderfed_sdk/hub/_client.py",
     "binderfed_sdk/hub/_async_session.py": "binderfed_sdk/hub/_session.py",
     "binderfed_sdk/federation/_async_client.py": "binderfed_sdk/federation/_client.py",
+    "binderfed_sdk/jupyter/_async_contents.py": "binderfed_sdk/jupyter/_contents.py",
+    "binderfed_sdk/jupyter/_async_kernel.py": "binderfed_sdk/jupyter/_kernel.py",
+    "binderfed_sdk/jupyter/_async_notebook.py": "binderfed_sdk/jupyter/_notebook.py",
 }
 
 #: whole words (or phrases) of the async source and their sync spelling, applied in this order
@@ -34,6 +37,18 @@ SUBSTITUTIONS = [
     ("_arun_stream", "_run_stream"),
     ("_async_client", "_client"),
     ("_async_session", "_session"),
+    ("AsyncContents", "Contents"),
+    ("AsyncKernel", "Kernel"),
+    ("AsyncServerAPI", "ServerAPI"),
+    ("arun_notebook", "run_notebook"),
+    ("_async_contents", "_contents"),
+    ("_async_kernel", "_kernel"),
+    ("_async_notebook", "_notebook"),
+    # httpx-ws and contextlib
+    ("aconnect_ws", "connect_ws"),
+    ("AsyncExitStack", "ExitStack"),
+    ("enter_async_context", "enter_context"),
+    ("aiter_bytes", "iter_bytes"),
     # binderfed_sdk._concurrency: each asyncio primitive and its thread twin
     ("_concurrency._asyncio", "_concurrency._threads"),
     ("AsyncJob", "Job"),

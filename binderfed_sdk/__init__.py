@@ -18,13 +18,17 @@ if TYPE_CHECKING:
         BinderFedError,
         BuildFailed,
         ConfigError,
+        ExecutionError,
+        ExecutionTimeout,
         FederationError,
         HubError,
         HubUnavailable,
+        KernelError,
         LaunchExhausted,
         ProtocolError,
         RateLimited,
         RedirectRefused,
+        RemotePathError,
         SandboxError,
         SessionError,
         SessionGone,
@@ -50,6 +54,10 @@ if TYPE_CHECKING:
     from binderfed_sdk.hub._session import Session
     from binderfed_sdk.insession._model import SessionInfo
     from binderfed_sdk.insession._reader import SessionInfoReader, read_session_info
+    from binderfed_sdk.jupyter._api import RemoteFile
+    from binderfed_sdk.jupyter._async_kernel import AsyncKernel
+    from binderfed_sdk.jupyter._kernel import Kernel
+    from binderfed_sdk.jupyter._messages import ExecutionResult
     from binderfed_sdk.spec._providers import Provider, ProviderRegistry, RepoProvider
     from binderfed_sdk.spec._spec import (
         LaunchLink,
@@ -64,6 +72,14 @@ _EXPORTS = {
     "AsyncBuildStream": "binderfed_sdk.hub._async_client",
     "AsyncFederation": "binderfed_sdk.federation._async_client",
     "AsyncSession": "binderfed_sdk.hub._async_session",
+    "AsyncKernel": "binderfed_sdk.jupyter._async_kernel",
+    "ExecutionError": "binderfed_sdk._errors",
+    "ExecutionResult": "binderfed_sdk.jupyter._messages",
+    "ExecutionTimeout": "binderfed_sdk._errors",
+    "Kernel": "binderfed_sdk.jupyter._kernel",
+    "KernelError": "binderfed_sdk._errors",
+    "RemoteFile": "binderfed_sdk.jupyter._api",
+    "RemotePathError": "binderfed_sdk._errors",
     "BinderFedError": "binderfed_sdk._errors",
     "BinderHub": "binderfed_sdk.hub._client",
     "BuildEvent": "binderfed_sdk.hub._events",
@@ -120,6 +136,7 @@ __all__ = [
     "AsyncBinderHub",
     "AsyncBuildStream",
     "AsyncFederation",
+    "AsyncKernel",
     "AsyncSession",
     "BinderFedError",
     "BinderHub",
@@ -127,6 +144,9 @@ __all__ = [
     "BuildFailed",
     "BuildStream",
     "ConfigError",
+    "ExecutionError",
+    "ExecutionResult",
+    "ExecutionTimeout",
     "Federation",
     "FederationConfig",
     "FederationError",
@@ -135,6 +155,8 @@ __all__ = [
     "HealthCheck",
     "HubError",
     "HubUnavailable",
+    "Kernel",
+    "KernelError",
     "LaunchExhausted",
     "LaunchLink",
     "Member",
@@ -148,6 +170,8 @@ __all__ = [
     "RateLimit",
     "RateLimited",
     "RedirectRefused",
+    "RemoteFile",
+    "RemotePathError",
     "RepoProvider",
     "Resolution",
     "RetryPolicy",

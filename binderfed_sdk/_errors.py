@@ -6,7 +6,7 @@ and the hub's own log lines, never from request URLs with query strings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from binderfed_sdk._lazy import publish
@@ -154,6 +154,54 @@ class SessionError(HubError):
 class SessionGone(SessionError):
     """The session's server is gone (culled, shut down, or stopped by its hub): the hub's proxy
     or the hub itself answered in its place. Shutting down such a session is no error."""
+
+
+class RemotePathError(BinderFedError, ValueError):
+    """A path in a session that would leave its server's root (`..`, an absolute path), or a
+    local path that cannot be used; raised before any request."""
+
+
+class KernelError(SessionError):
+    """A kernel could not be started, died, or its connection ended."""
+
+
+class ExecutionError(SessionError):
+    """Code run in a session's kernel raised: `ename`, `evalue` and the `traceback` lines
+    (ANSI colours removed); `cell` is the notebook cell's index when a notebook ran."""
+
+    def __init__(
+        self,
+        ename: str,
+        evalue: str,
+        traceback: Sequence[str] = (),
+        *,
+        cell: int | None = None,
+        source: str | None = None,
+        hub: str | None = None,
+    ) -> None:
+        where = f"cell {cell}: " if cell is not None else ""
+        super().__init__(f"{where}{ename}: {evalue}", hub=hub)
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = list(traceback)
+        self.cell = cell
+        self.source = source
+        #: what the execution produced up to the error (an `ExecutionResult`)
+        self.result: Any = None
+        #: for a notebook: the notebook as executed up to and including the failing cell
+        self.notebook: Any = None
+
+
+class ExecutionTimeout(SessionError):
+    """Code ran past its timeout: the kernel was interrupted (`cell`: the notebook cell)."""
+
+    def __init__(self, timeout: float, *, cell: int | None = None, hub: str | None = None) -> None:
+        where = f"cell {cell} " if cell is not None else ""
+        super().__init__(f"{where}ran past its timeout of {timeout:g} s; interrupted", hub=hub)
+        self.timeout = timeout
+        self.cell = cell
+        #: for a notebook: the notebook as executed up to the cell that ran too long
+        self.notebook: Any = None
 
 
 class FederationError(ConfigError):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlencode
@@ -33,10 +34,15 @@ from binderfed_sdk.hub._core import (
 from binderfed_sdk.hub._models import SessionStatus
 
 if TYPE_CHECKING:
+    import os
     import types
+    from collections.abc import Mapping
+    from pathlib import Path
 
     from binderfed_sdk.hub._events import BuildEvent
     from binderfed_sdk.insession._model import SessionInfo
+    from binderfed_sdk.jupyter._api import RemoteFile
+    from binderfed_sdk.jupyter._async_kernel import AsyncKernel
     from binderfed_sdk.spec._spec import Spec
 
 _redact.install()
@@ -52,6 +58,18 @@ __all__ = ["AsyncSession", "aread_json_body"]
 _GONE_STATUSES = frozenset({424, 503})
 # a shutdown also takes these as "nothing left to stop": no such path, no upstream
 _SHUTDOWN_GONE_STATUSES = _GONE_STATUSES | {404, 502}
+
+
+def _server_message(body: bytes) -> str | None:
+    """A Jupyter server's error answer's `message`, cut short (shown as text, escaped by
+    whoever prints it)."""
+    try:
+        data = json.loads(body)
+    except ValueError:  # jupyter_server sends some errors as plain text
+        text = body[:300].decode("utf-8", errors="replace").strip().splitlines()
+        return text[0] if text else None
+    message = data.get("message") if isinstance(data, dict) else None
+    return message[:300] if isinstance(message, str) and message else None
 
 
 async def aread_json_body(response: httpx.Response, body: JsonBody) -> bytes:
@@ -161,6 +179,11 @@ class AsyncSession:
         return self._client
 
     @property
+    def auth_headers(self) -> dict[str, str]:
+        """The headers every request to the server carries (the token among them)."""
+        return self._headers
+
+    @property
     def _headers(self) -> dict[str, str]:
         return {
             "Authorization": f"token {self.token.get_secret_value()}",
@@ -190,7 +213,9 @@ class AsyncSession:
         except httpx.HTTPError as exc:
             raise transport_error(self.url, what, exc) from None
 
-    def _answer(self, what: str, response: httpx.Response) -> Any:
+    def _answer(
+        self, what: str, response: httpx.Response, *, ok: frozenset[int] = frozenset({200})
+    ) -> Any:
         if response.is_redirect or response.status_code in _GONE_STATUSES:
             self.stopped = True  # nothing left for shutdown() to do
             msg = (
@@ -203,12 +228,107 @@ class AsyncSession:
             raise SessionError(msg, hub=self.url, status_code=response.status_code)
         try:
             return parse_json_answer(
-                self.url, what, response.status_code, response.headers, response.content
-            )
+                self.url, what, response.status_code, response.headers, response.content,
+                ok_statuses=ok,
+            )  # fmt: skip
         except (HubUnavailable, ProtocolError):
             raise
         except HubError as exc:
             raise SessionError(exc.message, hub=self.url, status_code=exc.status_code) from None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json: Any = None,
+        ok: frozenset[int] = frozenset({200}),
+    ) -> Any:
+        """A JSON request to the server's API (`path` relative to the session's URL): the
+        decoded answer (None for an empty one), its body read up to `max_json_bytes`.
+        `SessionGone`, `SessionError` (with the server's own message for a 4xx) otherwise."""
+        try:
+            async with self.client.stream(
+                method,
+                endpoint(self.url, path),
+                headers={**self._headers, **IDENTITY},
+                json=json,
+                timeout=self._timeout,
+            ) as response:
+                body = await aread_json_body(
+                    response, JsonBody(self.url, what, self.max_json_bytes)
+                )
+        except httpx.InvalidURL:
+            raise redirect_not_a_url(self.url, what) from None
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, what, exc) from None
+        status = response.status_code
+        if status in ok and not body.strip():
+            return None
+        if status not in ok and 400 <= status < 500 and status not in {401, 403}:
+            message = _server_message(body)
+            msg = f"{what}: the server answered HTTP {status}" + (f": {message}" if message else "")
+            raise SessionError(msg, hub=self.url, status_code=status)
+        return self._answer(
+            what,
+            httpx.Response(
+                status, headers=response.headers, content=body, request=response.request
+            ),
+            ok=ok,
+        )
+
+    # files, kernels and notebooks (binderfed_sdk.jupyter)
+    async def listdir(self, path: str = "") -> list[RemoteFile]:
+        """The entries of a folder in the session (relative to the server's root)."""
+        from binderfed_sdk.jupyter._async_contents import AsyncContents  # noqa: PLC0415
+
+        return await AsyncContents(self).listdir(path)
+
+    async def upload(self, local: str | os.PathLike[str], remote: str | None = None) -> list[str]:
+        """Copy a local file or folder into the session (large files in chunks, as JupyterLab
+        uploads them); returns the paths written. A `..` in `remote` is refused first."""
+        from binderfed_sdk.jupyter._async_contents import AsyncContents  # noqa: PLC0415
+
+        return await AsyncContents(self).upload(local, remote)
+
+    async def download(self, remote: str, local: str | os.PathLike[str]) -> list[Path]:
+        """Copy a file or folder of the session to `local` (streamed); the files written."""
+        from binderfed_sdk.jupyter._async_contents import AsyncContents  # noqa: PLC0415
+
+        return await AsyncContents(self).download(remote, local)
+
+    def kernel(self, name: str = "python3", *, path: str = "") -> AsyncKernel:
+        """A kernel to start in the session: `async with session.kernel() as kernel:
+        await kernel.execute("1 + 1")`; shut down when the block ends. `path`: the folder in
+        the session it starts in."""
+        from binderfed_sdk.jupyter._async_kernel import AsyncKernel  # noqa: PLC0415
+
+        return AsyncKernel(self, name, path=path)
+
+    async def run_notebook(
+        self,
+        notebook: Any,
+        *,
+        timeout: float | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        allow_errors: bool = False,
+        kernel: str | None = None,
+    ) -> Any:
+        """Execute a notebook in a new kernel of the session, as nbclient does (cells in
+        order, `timeout` seconds per cell, `raises-exception` tags); the executed notebook
+        (nbformat). `notebook`: a path in the session (str), a local file (path-like) or the
+        notebook itself. `parameters` are injected as papermill does."""
+        from binderfed_sdk.jupyter._async_notebook import arun_notebook  # noqa: PLC0415
+
+        return await arun_notebook(
+            self,
+            notebook,
+            timeout=timeout,
+            parameters=parameters,
+            allow_errors=allow_errors,
+            kernel=kernel,
+        )
 
     async def status(self) -> SessionStatus:
         """The Jupyter server's own record: started, last activity, kernels, connections.
