@@ -6,20 +6,30 @@
    httpx client that follows the 307 and reads the same event stream until `ready`.
    Median and p95 of each, and the SDK's overhead against raw (target <= 5 %).
    Every session is shut down right after `ready`.
+3. A cold build of a repository's environment with a few real requirements (`requests`,
+   `rich`, `pyyaml`), with uv and with pip side by side, through the build service's own
+   steps (`BuildService.create_environment` and `.install`): not layered over this Python's
+   packages (so nothing is "already satisfied"), empty installer caches in temporary
+   folders, the same index for both. Target: uv <= 0.3x pip.
 
 Runs in its own state folder and stops everything it started (by PID) at the end.
 
-    python bench/sandbox.py [ROUNDS]
+    python bench/sandbox.py [ROUNDS]      # all three
+    python bench/sandbox.py --cold-build   # the third only
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 
@@ -28,6 +38,8 @@ from binderfed_sdk.federation._client import Federation
 from binderfed_sdk.sandbox import manager
 
 SPEC = "gh/binderfed/demo/HEAD"
+COLD_REQUIREMENTS = ["requests", "rich", "pyyaml"]
+INDEX = os.environ.get("BENCH_INDEX_URL", "https://pypi.org/simple")
 
 
 def sdk_launch(fed: Federation) -> float:
@@ -62,7 +74,58 @@ def p95(values: list[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
 
 
+def cold_build(installer: Literal["uv", "pip"]) -> float:
+    """Seconds to create an environment and install COLD_REQUIREMENTS into it, from empty
+    caches (the build service's own steps, without the layering over this Python)."""
+    from binderfed_sdk.sandbox.builder import BuilderConfig, BuildService
+
+    with tempfile.TemporaryDirectory(prefix=f"binderfed-cold-{installer}-") as folder:
+        root = Path(folder)
+        config = BuilderConfig(
+            member="bench", port=1, hub_api_url="http://127.0.0.1:1/hub/api/",
+            hub_public_url="http://127.0.0.1:1/", hub_token=secrets.token_hex(8), launch_host="http://127.0.0.1:1/",
+            repos_dir=str(root / "repos"), cache_dir=str(root / "cache"), registry="bench",
+            secret=secrets.token_hex(8), installer=installer, pip_args=["--index-url", INDEX],
+        )  # fmt: skip
+        service = BuildService(config)
+        service.base = {}  # nothing counts as installed: everything is downloaded
+
+        async def ignore(_event: dict[str, Any]) -> None:
+            return
+
+        async def build() -> None:
+            try:
+                await service.create_environment(root / "env", ignore)
+                await service.install(
+                    COLD_REQUIREMENTS, root, root / "env", ignore, label="requirements"
+                )
+            finally:
+                await service.hub.aclose()
+
+        started = time.perf_counter()
+        asyncio.run(build())
+        return time.perf_counter() - started
+
+
+def cold_builds(rounds: int = 3) -> None:
+    uv_times, pip_times = [], []
+    for _ in range(rounds):  # taking turns, so a slow moment of the index hits both
+        uv_times.append(cold_build("uv"))
+        pip_times.append(cold_build("pip"))
+    uv_s, pip_s = statistics.median(uv_times), statistics.median(pip_times)
+    print(f"cold build of {' '.join(COLD_REQUIREMENTS)} from {INDEX}, empty caches, "
+          f"median of {rounds}:")  # fmt: skip
+    print(f"  uv  {uv_s:.2f} s  ({', '.join(f'{t:.2f}' for t in uv_times)})")
+    print(f"  pip {pip_s:.2f} s  ({', '.join(f'{t:.2f}' for t in pip_times)})")
+    ratio = uv_s / pip_s
+    verdict = "ok" if ratio <= 0.3 else "OVER"
+    print(f"  uv / pip: {ratio:.2f}x (target <= 0.3x): {verdict}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--cold-build"]:
+        cold_builds()
+        return
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     os.environ[manager.ENV_DIR] = tempfile.mkdtemp(prefix="binderfed-bench-")
     started = time.perf_counter()
@@ -87,6 +150,7 @@ def main() -> None:
         print(f"sdk overhead against raw: {overhead:+.1%} (target <= 5 %): {verdict}")
     finally:
         manager.down()
+    cold_builds()
 
 
 if __name__ == "__main__":

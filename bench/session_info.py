@@ -116,7 +116,7 @@ def main() -> None:
         environ=SESSION_ENV, cgroup_root=None, status=status, process_root=os.getpid()
     )
     info = fallback.read()
-    assert info.memory_source == "psutil"
+    assert info.memory_source == "process-tree"
     count = max(1, args.readings // 10)
     p50, p99 = median_ms(fallback.read, count)
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import io
 import json
@@ -20,10 +21,12 @@ from servers import free_port
 from wirehub import WireHub
 
 from binderfed_sdk import BuildEvent
-from binderfed_sdk.cli._main import main
+from binderfed_sdk.cli._main import _parser, main
 from binderfed_sdk.cli._progress import MemberTable, ProgressPrinter, print_table, printable
+from binderfed_sdk.federation._config import builtin_federations
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 
@@ -338,3 +341,36 @@ def test_live_progress_on_a_terminal(wirehub: WireHub) -> None:
     assert visible.endswith("…")  # ...visibly
     assert drawn.endswith("\x1b[?25h")  # the cursor is shown again
     assert wirehub.tokens[-1] not in drawn
+
+
+def test_help_describes_every_argument_and_names_every_federation() -> None:
+    def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    seen = 0
+    for parser in parsers(_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            seen += 1
+            assert action.help, f"{parser.prog} {action.dest} has no help text"
+    assert seen > 60
+    assert {"mybinder", "sandbox"} <= set(builtin_federations())
+    for command in ("launch", "status", "route", "prime"):
+        code, out, _ = run(command, "--help")
+        assert code == 0
+        assert "built-in name (mybinder, sandbox)" in " ".join(out.split())
+    code, out, _ = run("sandbox", "--help")
+    assert all(word in out for word in ("up", "launch", "demo", "status", "down"))
+    assert "$BINDERFED_SANDBOX_DIR" in out
+
+
+def test_errors_speak_cli_not_python() -> None:
+    code, _, err = run("launch", "some-folder")
+    assert code == 2
+    assert "parse_spec" not in err
+    assert "binderfed sandbox launch PATH" in err

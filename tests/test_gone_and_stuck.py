@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -228,13 +227,12 @@ IDLE_TIMEOUT = 12.0  # the culler's; each test below is done with its live sessi
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.SandboxState]:
-    if shutil.which("configurable-http-proxy") is None:
-        pytest.fail("configurable-http-proxy is missing: npm install -g configurable-http-proxy")
     settings = manager.SandboxSettings(
         members=1, idle_timeout=IDLE_TIMEOUT, cull_every=1, activity_interval=1, max_age=3600
     )
     with running_sandbox(tmp_path_factory.mktemp("sandbox"), settings) as state:
-        manager.make_repository(Path(state.repos_dir) / "tests" / "gone", files={"a.txt": "a\n"})
+        files = {"a.txt": "a\n", "requirements.txt": "httpx\n"}  # mybinder.org needs one
+        manager.make_repository(Path(state.repos_dir) / "tests" / "gone", files=files)
         yield state
 
 

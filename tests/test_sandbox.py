@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import socket
 import time
 from datetime import UTC, datetime
@@ -37,8 +36,7 @@ CHECK_PERIOD = 5.0  # the sandbox redirector's health-check period
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.SandboxState]:
-    if shutil.which("configurable-http-proxy") is None:
-        pytest.fail("configurable-http-proxy is missing: npm install -g configurable-http-proxy")
+    # without configurable-http-proxy on the PATH, `up` installs it into the user's cache
     settings = manager.SandboxSettings(
         members=2,
         idle_timeout=IDLE_TIMEOUT,
@@ -214,7 +212,7 @@ def test_cli_demo_prints_member_url_time_and_memory(sandbox: manager.SandboxStat
 def test_the_real_culler_stops_an_idle_session_when_predicted(
     sandbox: manager.SandboxState,
 ) -> None:
-    repository(sandbox, "idle", {"x.txt": "x\n"})
+    repository(sandbox, "idle", {"x.txt": "x\n", "requirements.txt": "httpx\n"})
     with BinderHub(sandbox.members[0].url) as hub:
         session = hub.launch("gh/tests/idle/HEAD")
     status = session.status()
@@ -246,7 +244,7 @@ def test_the_real_culler_stops_an_idle_session_when_predicted(
 def test_a_stopped_member_is_dropped_and_launches_fail_over(
     sandbox: manager.SandboxState,
 ) -> None:
-    repository(sandbox, "failover", {"x.txt": "x\n"})
+    repository(sandbox, "failover", {"x.txt": "x\n", "requirements.txt": "httpx\n"})
     victim = sandbox.members[1]
     manager._stop_pids([victim.hub.pid], lambda _: None)  # its hub only: the builder stays
     stopped = time.monotonic()
@@ -286,13 +284,18 @@ def test_down_stops_every_process_and_frees_the_ports(sandbox: manager.SandboxSt
 
 def test_clear_errors_without_a_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(manager.ENV_DIR, str(tmp_path))
+    assert manager.down() == []  # nothing to stop is no error
+    assert manager.status() == {"running": False, "state_file": str(tmp_path / "state.json")}
     with pytest.raises(manager.SandboxError, match="no sandbox is running"):
-        manager.down()
+        manager.read_state()
     (tmp_path / "state.json").write_text("{not json")
     with pytest.raises(manager.SandboxError, match="unreadable"):
         manager.read_state()
-    monkeypatch.setenv("PATH", str(tmp_path))  # no configurable-http-proxy on it
-    with pytest.raises(manager.SandboxError, match="npm install -g configurable-http-proxy"):
+    # no configurable-http-proxy, and no npm to install it with
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "state.json").unlink()
+    with pytest.raises(manager.SandboxError, match=r"install Node\.js with npm"):
         manager.up()
 
 

@@ -60,7 +60,7 @@ LIMITS = SessionLimits()  # mybinder.org's: idle 600 s, max age 6 h, 1 CPU-hour
 #: the wire format shared with the JupyterLab status bar: exactly these names, in this order
 WIRE_FIELDS = [
     "in_binder", "reason", "member", "member_source", "federation", "repo_url", "ref_url",
-    "ref", "persistent_link", "launch_host", "started", "last_activity", "now",
+    "ref", "persistent_link", "latest_link", "launch_host", "started", "last_activity", "now",
     "idle_seconds_left", "server_idle_seconds_left", "max_age_seconds_left",
     "cpu_seconds_left", "seconds_left", "seconds_left_latest", "cull_reason", "stops",
     "kernel_stop", "kernels", "cull_window", "memory_used", "memory_source", "memory_limit",
@@ -678,7 +678,11 @@ def test_reading_inside_binder_with_cgroup_v2(tmp_path: Path) -> None:
     )
     assert info.display.summary == "hetzner-gesis · 7 min left if nothing runs · 1.5 / 1.8 GiB"
     assert info.display.warnings == [
-        "memory is close to the limit: past it the kernel is killed (and its variables lost)."
+        (
+            "memory is close to the limit (1.5 / 1.8 GiB, 83%): past 1.8 GiB the kernel is "
+            "killed and its variables are lost. Save your work and download it (Download my "
+            "work); free memory (delete large variables) or restart the kernel."
+        )
     ]
 
 
@@ -719,8 +723,9 @@ def test_a_reading_with_an_idle_kernel() -> None:
     assert later.display.warnings == [
         (
             "your kernel stops in about 1 min 30 s if it stays idle, up to 1 min later (the "
-            "session goes on; the kernel's variables are lost): run a cell to keep it, or "
-            "save what it holds."
+            "session goes on; the kernel's variables are lost): the kernel culler stops "
+            "kernels idle for 10 min. Run a cell to keep it, or save what it holds (write "
+            "results to files)."
         )
     ]
     assert later.display.time == (
@@ -808,7 +813,7 @@ def test_read_session_info_outside_binder_uses_this_process(
             monkeypatch.delenv(name)
     info = read_session_info(cgroup_root=None)
     assert not info.in_binder
-    assert info.memory_source == "psutil"
+    assert info.memory_source == "process-tree"
     assert info.memory_used is not None
     assert info.memory_used > 0
 
@@ -829,7 +834,7 @@ def test_psutil_fallback_matches_psutils_own_reading() -> None:
         reader = SessionInfoReader(environ={}, cgroup_root=None, process_root=os.getpid())
         info = reader.read()
         direct = sum(p.memory_info().rss for p in [me, *me.children(recursive=True)])
-        assert info.memory_source == "psutil"
+        assert info.memory_source == "process-tree"
         assert info.memory_used is not None
         assert abs(info.memory_used - direct) <= max(0.05 * direct, 8 * MIB)
         assert info.memory_used > me.memory_info().rss + 64 * MIB  # the child counts

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from binderfed_sdk import __version__
@@ -24,11 +25,39 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_HUB = "https://mybinder.org"
+MASK = "**********"  # a token not shown
 BADGE_FORMATS: tuple[BadgeFormat, ...] = ("markdown", "rst", "html")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Fills `{federations}` and `{policies}` in help texts with the names registered now
+    (entry points), looked up only when help is printed: each look-up costs ~30 ms."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text is None:
+            return None
+        if "{federations}" in text:
+            from binderfed_sdk.federation._config import builtin_federations
+
+            text = text.replace("{federations}", ", ".join(builtin_federations()))
+        if "{policies}" in text:
+            from binderfed_sdk.federation._routing import available_policies
+
+            names = [f"{n}:NAME" if n == "pinned" else n for n in available_policies()]
+            text = text.replace("{policies}", ", ".join(names))
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: subparsers are made of the parser's own class."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return _HelpFormatter(prog=self.prog)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="binderfed",
         description="Launch repositories on the Binder federation and make Binder links.",
         epilog="Exit codes: 0 ok, 1 build or launch failed, 2 usage, 3 hub unreachable.",
@@ -47,7 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     link = commands.add_parser("link", help="launch link and badges for a repository or spec")
     link.add_argument("target", help="spec (gh/user/repo/ref), repository URL, DOI or Binder link")
     link.add_argument("--urlpath", help="what to open after launch, e.g. lab/tree/index.ipynb")
-    link.add_argument("--format", choices=("all", "url", *BADGE_FORMATS), default="all")
+    link.add_argument(
+        "--format",
+        choices=("all", "url", *BADGE_FORMATS),
+        default="all",
+        help="print only the launch URL or one badge (default: all of them)",
+    )
     hub_options(link)
 
     for name, text in (
@@ -55,7 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         ("launch", "build and launch a repository, printing the session"),
     ):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("target", help="spec, repository URL, DOI or Binder link")
+        target = "spec, repository URL, DOI or Binder link"
+        if name == "launch":
+            target += "; with --federation sandbox also a local repository's folder"
+        sub.add_argument("target", help=target)
         hub_options(sub)
         sub.add_argument("--build-token", help="a build token (from the /v2/ page)")
         sub.add_argument(
@@ -99,42 +136,107 @@ def _parser() -> argparse.ArgumentParser:
     fed_options(prime)
     prime.add_argument("--members", help="comma-separated member names (default: all)")
 
+    from binderfed_sdk.cli._run import add_run_parser
+    from binderfed_sdk.cli._session import add_session_parser
+
+    add_run_parser(commands, fed_options)
+    add_session_parser(commands)
     _add_sandbox_parser(commands)
     return parser
 
 
+SANDBOX_DESCRIPTION = (
+    "A local Binder federation on 127.0.0.1: per member a real JupyterHub "
+    "(configurable-http-proxy, the real idle culler) and a BinderHub-compatible build service, "
+    "behind a redirector with mybinder.org's rules. Other commands reach it with --federation "
+    "sandbox. Several run side by side, each in its own state folder: --name NAME, or "
+    "$BINDERFED_SANDBOX_DIR (a folder), or $BINDERFED_SANDBOX (a name), which --federation "
+    "sandbox follows too."
+)
+
+
 def _add_sandbox_parser(commands: Any) -> None:
-    sandbox = commands.add_parser("sandbox", help="a local Binder federation on 127.0.0.1")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="a local Binder federation on 127.0.0.1 (launch your own repository)",
+        description=SANDBOX_DESCRIPTION,
+    )
     actions = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
     sandbox_up = actions.add_parser("up", help="start it (members, redirector), print the URLs")
-    demo = actions.add_parser(
-        "demo", help="start it if needed and launch the demo repository through the redirector"
+    launch = actions.add_parser(
+        "launch",
+        help="build and launch a local git repository (starting the sandbox if needed)",
+        description="Build and launch the git repository at PATH through the sandbox's "
+        "redirector, as Binder would: its committed HEAD, another commit (--ref), or the "
+        "files as they are now (--working-tree). The sandbox starts first if it is not "
+        "running, and may build PATH from then on.",
     )
-    for sub in (sandbox_up, demo):
-        sub.add_argument("--members", type=int, default=2, help="number of members (1-8)")
-        sub.add_argument("--idle-timeout", type=float, default=600, help="culler timeout (s)")
-        sub.add_argument("--max-age", type=float, default=21600, help="culler max age (s)")
-        sub.add_argument("--cull-every", type=float, default=60, help="culler interval (s)")
-        sub.add_argument("--port", type=int, default=0, help="first port (default: any free)")
+    demo = actions.add_parser(
+        "demo", help="launch the demo repository (starting the sandbox if needed)"
+    )
+    status = actions.add_parser("status", help="is it running, and healthy")
+    down = actions.add_parser("down", help="stop every process it started")
+    for sub in (sandbox_up, launch, demo, status, down):
+        sub.add_argument(
+            "--name",
+            help="which sandbox (its own state folder; default: $BINDERFED_SANDBOX_DIR, "
+            "else $BINDERFED_SANDBOX, else the default sandbox)",
+        )
         sub.add_argument("--json", action="store_true", help="machine-readable output")
-    demo.add_argument("target", nargs="?", default="gh/binderfed/demo/HEAD")
-    demo.add_argument("--show-token", action="store_true", help="print the session token")
-    demo.add_argument("--down", action="store_true", help="stop everything afterwards")
-    for name, text in (("status", "is it running, and healthy"), ("down", "stop all of it")):
-        sub = actions.add_parser(name, help=text)
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
+    for sub in (sandbox_up, launch, demo):
+        group = sub.add_argument_group("when it starts the sandbox")
+        group.add_argument("--members", type=int, default=2, help="number of members (1-8)")
+        group.add_argument(
+            "--idle-timeout", type=float, default=600, help="the culler stops idle sessions (s)"
+        )
+        group.add_argument(
+            "--max-age", type=float, default=21600, help="the culler stops older sessions (s)"
+        )
+        group.add_argument("--cull-every", type=float, default=60, help="culler interval (s)")
+        group.add_argument("--port", type=int, default=0, help="first port (default: any free)")
+        group.add_argument(
+            "--installer",
+            choices=("uv", "pip"),
+            default="uv",
+            help="what installs a repository's requirements (default: %(default)s)",
+        )
+    sandbox_up.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a local repository the sandbox may build (repeatable)",
+    )
+    launch.add_argument(
+        "path", nargs="?", default=".", help="the repository's folder (default: the current one)"
+    )
+    which = launch.add_mutually_exclusive_group()
+    which.add_argument("--ref", help="a commit-ish to launch (default: HEAD)")
+    which.add_argument(
+        "--working-tree",
+        action="store_true",
+        help="launch the files as they are now, uncommitted changes included",
+    )
+    for sub in (launch, demo):
+        sub.add_argument("--urlpath", help="what to open, e.g. lab/tree/index.ipynb")
+        sub.add_argument("--show-token", action="store_true", help="print the session token")
+        sub.add_argument(
+            "--down", action="store_true", help="stop the whole sandbox after printing the session"
+        )
 
 
 def fed_options(sub: argparse.ArgumentParser, *, with_json: bool = True) -> None:
     sub.add_argument(
         "--federation",
         default=None,
-        help="member list: a built-in name (mybinder), a JSON file, or $BINDERFED_FEDERATION",
+        help="member list: a built-in name ({federations}), a JSON file, or "
+        "$BINDERFED_FEDERATION (sandbox: the one $BINDERFED_SANDBOX_DIR or "
+        "$BINDERFED_SANDBOX selects)",
     )
     sub.add_argument(
         "--policy",
         default="weighted-random",
-        help="routing policy: weighted-random, rendezvous, least-loaded, pinned:NAME",
+        help="routing policy: {policies} (default: %(default)s)",
     )
     sub.add_argument("--probe-timeout", type=float, help="seconds to wait for each member")
     if with_json:
@@ -143,9 +245,53 @@ def fed_options(sub: argparse.ArgumentParser, *, with_json: bool = True) -> None
 
 def _spec(target: str) -> tuple[Spec, str | None]:
     """A spec and the urlpath a link or blob URL carries."""
+    from binderfed_sdk._errors import SpecError
     from binderfed_sdk.spec._spec import parse_target
 
-    return parse_target(target)
+    try:
+        return parse_target(target)
+    except SpecError as error:
+        if "parse_spec" not in str(error):
+            raise
+        # the SDK's text names a Python function; say it the command line's way
+        msg = (
+            f"{target!r} is not a spec (gh/<user>/<repo>/<ref>), repository URL, DOI, Binder "
+            "link or absolute path (a local folder launches with --federation sandbox, or: "
+            "binderfed sandbox launch PATH)"
+        )
+        raise SpecError(msg) from None
+
+
+def _sandbox_target(target: str, say: Callable[[str], None]) -> str:
+    """With --federation sandbox: a local folder becomes the spec of its repository's HEAD,
+    and a local repository (a folder, or the file URL or path of a `git` spec) is allowed in
+    the running sandbox (the one $BINDERFED_SANDBOX_DIR / $BINDERFED_SANDBOX selects)."""
+    from urllib.parse import urlsplit
+
+    from binderfed_sdk.sandbox import _local, manager
+
+    path: str | None = None
+    if Path(target).is_dir():
+        local = _local.resolve(target)
+        target, path = local.spec, local.path
+    else:
+        with contextlib.suppress(BinderFedError):
+            spec, _ = _spec(target)
+            # as the build service reads it: the spec's repo is decoded once already
+            parts = urlsplit(spec.repo)
+            on_disk = parts.scheme in {"", "file"} and parts.netloc in {"", "localhost"}
+            if spec.provider == "git" and on_disk and parts.path:
+                path = parts.path
+    folder = manager.sandbox_dir()
+    allowed = (
+        path is not None
+        and Path(path).is_dir()
+        and manager.state_path(folder).is_file()  # else launching says none is running
+        and manager.allow_repository(path, folder=folder)
+    )
+    if allowed:
+        say(f"the sandbox in {folder} may build {os.path.realpath(str(path))} from now on")
+    return target
 
 
 def _cmd_link(args: argparse.Namespace, out: TextIO) -> int:
@@ -188,10 +334,31 @@ def _cmd_build(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from binderfed_sdk.cli._run import run_command
+
+    def say(text: str) -> None:
+        err.write(f"binderfed: {text}\n")
+
+    def spec_of(target: str) -> Spec:
+        if args.federation == "sandbox":
+            target = _sandbox_target(target, say)
+        return _spec(target)[0]
+
+    return run_command(args, out, err, spec_of=spec_of)
+
+
 def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from binderfed_sdk.cli._progress import ProgressPrinter
 
-    spec, urlpath = _spec(args.target)
+    target = args.target
+    if args.federation == "sandbox":
+
+        def say(text: str) -> None:
+            err.write(f"binderfed: {text}\n")
+
+        target = _sandbox_target(target, say)
+    spec, urlpath = _spec(target)
     urlpath = args.urlpath if args.urlpath is not None else urlpath
     printer = ProgressPrinter(
         out if args.json else err, as_json=args.json, show_token=args.show_token
@@ -209,8 +376,11 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 )
             finally:
                 printer.finish()
-        hub_url = fed.config.member(session.member).url
+            hub_url = fed.config.member(session.member).url
+            limits = fed.config.limits
     else:
+        from binderfed_sdk.federation._limits import SessionLimits
+
         with _hub_client(args) as hub:
             try:
                 session = hub.launch(
@@ -219,28 +389,12 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             finally:
                 printer.finish()
         hub_url = hub.url
+        limits = SessionLimits()  # a lone hub's are not known: mybinder.org's numbers
     try:
-        url = session.browser_url(with_token=args.show_token)
-        summary = {
-            "hub": hub_url,
-            "member": session.member,
-            "spec": str(spec),
-            "url": session.url,
-            "browser_url": url,
-            "image": session.image,
-            "token": session.token.get_secret_value() if args.show_token else "**********",
-        }
-        if args.json:
-            out.write(json.dumps({"session": summary}) + "\n")
-        else:
-            from binderfed_sdk.cli._progress import printable
-
-            if session.member:
-                out.write(f"member    {session.member} ({hub_url})\n")
-            out.write(f"session   {printable(session.url)}\nopen      {printable(url)}\n")
-            out.write(f"image     {printable(str(session.image))}\n")
-            if not args.show_token:
-                out.write("token     ********** (--show-token prints it)\n")
+        summary = session_summary(
+            session, limits, show_token=args.show_token, hub=hub_url, spec=str(spec)
+        )
+        _print_session(summary, out, as_json=args.json)
     finally:
         # without --shutdown the session is the user's: it stays up until it is culled
         if args.shutdown:
@@ -375,7 +529,7 @@ def _cmd_prime(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _sandbox_settings(args: argparse.Namespace) -> Any:
+def _sandbox_settings(args: argparse.Namespace, repos: Sequence[str] = ()) -> Any:
     from binderfed_sdk.sandbox.manager import SandboxSettings
 
     return SandboxSettings(
@@ -384,6 +538,8 @@ def _sandbox_settings(args: argparse.Namespace) -> Any:
         max_age=args.max_age,
         cull_every=args.cull_every,
         base_port=args.port,
+        installer=args.installer,
+        repos=list(repos),
     )
 
 
@@ -393,49 +549,65 @@ def _cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def say(text: str) -> None:
         err.write(f"sandbox: {text}\n")
 
+    folder = manager.sandbox_dir(args.name)
     if args.action == "down":
-        stopped = manager.down(say=say)
+        stopped = manager.down(folder=folder, say=say)
         if args.json:
-            out.write(json.dumps({"stopped": stopped}) + "\n")
-        else:
+            out.write(json.dumps({"stopped": stopped, "state_folder": str(folder)}) + "\n")
+        elif stopped:
             out.write(f"stopped {len(stopped)} processes: {' '.join(map(str, stopped))}\n")
+        else:
+            out.write(f"nothing to stop: no sandbox is running in {folder}\n")
         return EXIT_OK
     if args.action == "status":
-        report = manager.status()
+        report = manager.status(folder)
         if args.json:
             out.write(json.dumps(report) + "\n")
-        else:
-            out.write(f"redirector  {report['redirector']}\n")
-            for member in report["members"]:
-                mark = "healthy" if member["healthy"] else "UNHEALTHY"
-                out.write(f"{member['name']:<11} {member['url']}  hub {member['hub']}  {mark}\n")
-            dead = [name for name, alive in report["processes"].items() if not alive]
-            if dead:
-                out.write(f"not running: {', '.join(dead)}\n")
-        healthy = all(m["healthy"] for m in report["members"])
-        return EXIT_OK if healthy else EXIT_UNREACHABLE
+            return EXIT_OK if _healthy(report) else EXIT_UNREACHABLE
+        if not report["running"]:
+            out.write(f"no sandbox is running in {folder} (start one: binderfed sandbox up)\n")
+            return EXIT_OK
+        out.write(f"redirector  {report['redirector']}\n")
+        for member in report["members"]:
+            mark = "healthy" if member["healthy"] else "UNHEALTHY"
+            out.write(f"{member['name']:<11} {member['url']}  hub {member['hub']}  {mark}\n")
+        dead = [name for name, alive in report["processes"].items() if not alive]
+        if dead:
+            out.write(f"not running: {', '.join(dead)}\n")
+        for path in report["repositories"]:
+            out.write(f"may build   {path}\n")
+        return EXIT_OK if _healthy(report) else EXIT_UNREACHABLE
     if args.action == "up":
-        state = manager.up(_sandbox_settings(args), say=say)
+        from binderfed_sdk.sandbox import _local
+
+        repos = [_local.repository_root(path) for path in args.repo]
+        state = manager.up(_sandbox_settings(args, repos), folder=folder, say=say)
         if args.json:
             out.write(state.model_dump_json() + "\n")
         else:
-            _print_sandbox(state, out)
+            _print_sandbox(state, out, args.name)
         return EXIT_OK
-    return _sandbox_demo(args, out, err, say)
+    return _sandbox_launch(args, out, err, say)
 
 
-def _print_sandbox(state: Any, out: TextIO) -> None:
+def _healthy(report: dict[str, Any]) -> bool:
+    """Nothing running is no failure; a running sandbox is healthy when all its members are."""
+    return not report["running"] or all(m["healthy"] for m in report["members"])
+
+
+def _print_sandbox(state: Any, out: TextIO, name: str | None) -> None:
     out.write(f"redirector  {state.redirector_url}\n")
     for member in state.members:
         prime = " (prime)" if member.prime else ""
         out.write(f"{member.name:<11} {member.url}  hub {member.hub_url}{prime}\n")
-    out.write(f"state       {state.dir}/state.json  (use --federation sandbox)\n")
+    how = f"BINDERFED_SANDBOX={name} binderfed ... " if name else ""
+    out.write(f"state       {state.dir}  (other commands: {how}--federation sandbox)\n")
 
 
 def session_info_of(session: Any, limits: Any) -> Any:
     """The `SessionInfo` of a launched session, as its own server extension reports it
     (`binderfed/session`); without the extension, the culler's rule applied to the server's
-    `api/status` and the federation's limits."""
+    `api/status` and the federation's limits; without either, the limits alone."""
     from datetime import UTC, datetime
 
     from binderfed_sdk.insession._model import SessionInfo
@@ -447,15 +619,22 @@ def session_info_of(session: Any, limits: Any) -> Any:
         info = None
     if info is not None and info.seconds_left is not None:
         return info
-    status = session.status()
     now = datetime.now(UTC)
-    left = time_left(limits, now=now, started=status.started, last_activity=status.last_activity)
+    try:
+        status = session.status()
+    except BinderFedError:  # a server that answers neither: no time can be predicted
+        seconds, reason = None, None
+    else:
+        left = time_left(
+            limits, now=now, started=status.started, last_activity=status.last_activity
+        )
+        seconds, reason = left.seconds, left.reason
     return SessionInfo(
         in_binder=True,
         member=(info.member if info is not None else None) or session.member,
         now=now,
-        seconds_left=left.seconds,
-        cull_reason=left.reason,
+        seconds_left=seconds,
+        cull_reason=reason,
         cull_window=limits.cull_every,
         memory_used=info.memory_used if info is not None else None,
         memory_limit=(info.memory_limit if info is not None else None) or limits.mem_limit,
@@ -483,44 +662,97 @@ def summary_of(
         "level": info.level,
         "summary": display.summary,
         "warnings": display.warnings,
-        "token": token if token is not None else "**********",
+        "token": token if token is not None else MASK,
     }
 
 
-def session_summary(session: Any, limits: Any, *, show_token: bool) -> dict[str, Any]:
-    """Member, URL, time left and memory of a launched session (see `session_info_of`)."""
-    return summary_of(
+def session_summary(session: Any, limits: Any, *, show_token: bool, **extra: Any) -> dict[str, Any]:
+    """Member, URL, time left and memory of a launched session (see `session_info_of`), with
+    its image and the `extra` fields (hub, spec, what was launched)."""
+    summary = summary_of(
         session_info_of(session, limits),
         url=session.url,
         browser_url=session.browser_url(with_token=show_token),
         token=session.token.get_secret_value() if show_token else None,
     )
+    summary["member"] = summary["member"] or session.member
+    return {**summary, "image": session.image, **extra}
 
 
 def write_summary(summary: dict[str, Any], out: TextIO) -> None:
-    """The summary as lines for people."""
-    for key in ("member", "url", "browser_url", "time_left", "memory"):
-        out.write(f"{key.replace('_', ' '):<13} {summary[key]}\n")
+    """The summary as lines for people: the same for `launch`, `sandbox launch` and `demo`."""
+    from binderfed_sdk.cli._progress import printable
+
+    hub = summary.get("hub")
+    if summary.get("member"):
+        where = f" ({hub})" if hub else ""
+        out.write(f"member    {printable(summary['member'])}{printable(where)}\n")
+    elif hub:
+        out.write(f"hub       {printable(hub)}\n")
+    if summary.get("launched"):
+        out.write(f"launched  {printable(summary['launched'])}\n")
+    out.write(f"session   {printable(summary['url'])}\n")
+    out.write(f"open      {printable(summary['browser_url'])}\n")
+    out.write(f"time left {printable(summary['time_left'])}\n")
+    out.write(f"memory    {printable(summary['memory'])}\n")
+    if summary.get("image"):
+        out.write(f"image     {printable(str(summary['image']))}\n")
     for warning in summary["warnings"]:
-        out.write(f"warning       {warning}\n")
+        out.write(f"warning   {printable(warning)}\n")
+    if summary["token"] == MASK:
+        out.write("token     ********** (--show-token prints it)\n")
 
 
-def _sandbox_demo(
-    args: argparse.Namespace, out: TextIO, err: TextIO, say: Callable[[str], None]
-) -> int:
-    from binderfed_sdk.cli._progress import ProgressPrinter
-    from binderfed_sdk.federation._client import Federation
+def _print_session(summary: dict[str, Any], out: TextIO, *, as_json: bool) -> None:
+    if as_json:
+        out.write(json.dumps({"session": summary}) + "\n")
+    else:
+        write_summary(summary, out)
+
+
+def _running_or_up(
+    args: argparse.Namespace,
+    folder: Path,
+    err: TextIO,
+    say: Callable[[str], None],
+    repos: Sequence[str],
+) -> Any:
+    """The sandbox in `folder`: the running one, else one started now."""
     from binderfed_sdk.sandbox import manager
 
-    try:
-        state = manager.read_state()
+    state = manager.running_state(folder)
+    if state is not None:
         say(f"using the running sandbox ({state.redirector_url})")
-    except manager.SandboxError:
-        say("starting the sandbox...")
-        state = manager.up(_sandbox_settings(args), say=say)
-        if not args.json:
-            _print_sandbox(state, err)
-    spec, urlpath = _spec(args.target)
+        return state
+    say("starting the sandbox...")
+    state = manager.up(_sandbox_settings(args, repos), folder=folder, say=say)
+    if not args.json:
+        _print_sandbox(state, err, args.name)
+    return state
+
+
+def _sandbox_launch(
+    args: argparse.Namespace, out: TextIO, err: TextIO, say: Callable[[str], None]
+) -> int:
+    """`sandbox launch [PATH]` and `sandbox demo`: start the sandbox if needed, allow the
+    repository, launch it through the redirector with live progress, print the session."""
+    from binderfed_sdk.cli._progress import ProgressPrinter
+    from binderfed_sdk.federation._client import Federation
+    from binderfed_sdk.sandbox import _local, manager
+
+    folder = manager.sandbox_dir(args.name)
+    local = None
+    if args.action == "launch":  # read the repository first: a bad ref starts nothing
+        if args.working_tree:
+            local = _local.snapshot(args.path)
+        else:
+            local = _local.resolve(args.path, args.ref)
+    state = _running_or_up(args, folder, err, say, [local.path] if local else [])
+    if local is None:  # the demo: the sandbox's own copy, which it always may build
+        local = _local.resolve(Path(state.repos_dir) / "binderfed" / "demo")
+    elif manager.allow_repository(local.path, folder=folder):
+        say(f"this sandbox may build {local.path} from now on")
+    say(f"launching {local.path}: {local.describe()}")
     printer = ProgressPrinter(out if args.json else err, as_json=args.json)
 
     def tagged(member: str, event: BuildEvent) -> None:
@@ -528,24 +760,33 @@ def _sandbox_demo(
         printer(event)
 
     try:
-        with Federation("sandbox") as fed:
+        with Federation(state.federation_file) as fed:
             try:
-                session = fed.launch(spec, urlpath=urlpath, on_event=tagged, via_redirector=True)
+                session = fed.launch(
+                    local.spec, urlpath=args.urlpath, on_event=tagged, via_redirector=True
+                )
             finally:
                 printer.finish()
-            summary = session_summary(session, fed.config.limits, show_token=args.show_token)
-        if args.json:
-            out.write(json.dumps({"session": summary}) + "\n")
-        else:
-            write_summary(summary, out)
-            if not args.show_token:
-                out.write("token         ********** (--show-token prints it)\n")
-            if not args.down:
-                out.write("stop it all:  binderfed sandbox down\n")
-        session.close()
+            try:
+                summary = session_summary(
+                    session,
+                    fed.config.limits,
+                    show_token=args.show_token,
+                    hub=fed.config.member(session.member).url if session.member else None,
+                    spec=local.spec,
+                    launched=local.describe(),
+                    commit=local.commit,
+                    repository=local.path,
+                )
+            finally:
+                session.close()
+        _print_session(summary, out, as_json=args.json)
+        if not args.json and not args.down:
+            stop = f" --name {args.name}" if args.name else ""
+            out.write(f"stop it all: binderfed sandbox down{stop}\n")
     finally:
         if args.down:
-            manager.down(say=say)
+            manager.down(folder=folder, say=say)
     return EXIT_OK
 
 
@@ -591,6 +832,8 @@ def main(
             args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse printed its own message (or --help, --version)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    from binderfed_sdk.cli._session import run_session
+
     commands: dict[str, Callable[[], int]] = {
         "link": lambda: _cmd_link(args, out),
         "build": lambda: _cmd_build(args, out, err),
@@ -600,6 +843,8 @@ def main(
         "route": lambda: _cmd_route(args, out),
         "prime": lambda: _cmd_prime(args, out, err),
         "sandbox": lambda: _cmd_sandbox(args, out, err),
+        "run": lambda: _cmd_run(args, out, err),
+        "session": lambda: run_session(args, out, err),
     }
     try:
         return commands[args.command]()

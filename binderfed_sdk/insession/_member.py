@@ -217,6 +217,28 @@ def persistent_link(launch_host: str | None, persistent_request: str | None) -> 
     return launch_host.rstrip("/") + "/" + persistent_request.lstrip("/")
 
 
+#: BinderHub providers whose spec ends in a git ref, and the ref naming the default branch
+_DEFAULT_REF = {"gh": "HEAD", "gl": "HEAD", "gist": "HEAD", "git": "HEAD"}
+
+
+def latest_link(
+    launch_host: str | None, request: str | None, persistent_request: str | None
+) -> str | None:
+    """Opens the newest version: launch host + BINDER_REQUEST, the ref as launched (a branch
+    moves on). Launched at an exact commit (the request is the persistent one), the ref is
+    replaced by the provider's default branch (`HEAD`); a provider without refs (Zenodo,
+    Figshare, ...) has no newer version: None."""
+    if not launch_host or not request:
+        return None
+    if request.strip("/") != (persistent_request or "").strip("/"):
+        return persistent_link(launch_host, request)
+    parts = request.strip("/").split("/")
+    default = _DEFAULT_REF.get(parts[1]) if len(parts) > 3 and parts[0] == "v2" else None
+    if default is None or parts[-1] == default:
+        return None
+    return persistent_link(launch_host, "/".join([*parts[:-1], default]))
+
+
 def public_url(value: str | None) -> str | None:
     """A URL safe to show: no `user:password@`, no token-like parameter's value."""
     if not value:

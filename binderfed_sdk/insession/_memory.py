@@ -1,4 +1,5 @@
-"""Memory used and its limit: the cgroup files (v2, v1), else the process tree via psutil."""
+"""Memory used and its limit: the cgroup files (v2, v1) when the cgroup is the session's own,
+else the session's process tree via psutil."""
 
 from __future__ import annotations
 
@@ -236,7 +237,204 @@ def read_cgroup(layout: CgroupLayout) -> CgroupReading:
     )
 
 
-# --- psutil fallback ---------------------------------------------------------------------------
+# --- whose cgroup ------------------------------------------------------------------------------
+
+#: a session's processes: the Jupyter server, its kernels and terminals and what they run. A
+#: cgroup holding more (a desktop session, a whole machine) is not a session's
+MAX_SESSION_PROCESSES = 1024
+#: sub-cgroups looked into: their processes are charged to the cgroup too
+MAX_SUB_CGROUPS = 64
+#: parent links followed from one process (a deeper chain counts as not the session's)
+MAX_DEPTH = 128
+#: "4194304\n": at most 7 digits and a newline a PID
+_PID_BYTES = 8
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Who is in a cgroup, seen from the session: the Jupyter server (the root of the
+    session's process tree), its descendants (kernels, terminals) and its ancestors (the
+    container's entrypoint: repo2docker's, tini) are the session's; any other process is not."""
+
+    #: processes charged to the cgroup that are not the session's (None: more than a
+    #: session has, not counted)
+    others: int | None
+    #: the Jupyter server itself is in the cgroup
+    has_root: bool
+
+    @property
+    def own(self) -> bool:
+        """The cgroup's figures are the session's: the server is in it, and nothing else."""
+        return self.has_root and self.others == 0
+
+
+def _read_all(path: str, limit: int) -> bytes | None:
+    """At most `limit` + 1 bytes of a file (a cgroup file comes a page per read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, ValueError):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def cgroup_pids(
+    folder: Path, *, max_processes: int = MAX_SESSION_PROCESSES, max_groups: int = MAX_SUB_CGROUPS
+) -> tuple[frozenset[int], bool] | None:
+    """The processes charged to the cgroup at `folder`: its own (`cgroup.procs`) and its
+    sub-cgroups'; with False when there were more than `max_processes` (or `max_groups`
+    cgroups), the set then holding only some. None: `folder` has no readable cgroup.procs."""
+    limit = max_processes * _PID_BYTES
+    pids: set[int] = set()
+    pending = [folder]
+    groups = 0
+    while pending:
+        group = pending.pop()
+        groups += 1
+        if groups > max_groups:
+            return frozenset(pids), False
+        data = _read_all(f"{group}/cgroup.procs", limit)
+        if data is None:
+            if group == folder:
+                return None
+            continue  # a sub-cgroup gone meanwhile
+        for word in data.split():
+            try:
+                pids.add(int(word))
+            except ValueError:
+                continue
+        if len(pids) > max_processes or len(data) > limit:
+            return frozenset(pids), False
+        try:
+            with os.scandir(group) as entries:
+                pending.extend(Path(e.path) for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    return frozenset(pids), True
+
+
+def proc_parent(pid: int, proc: Path = PROC) -> int | None:
+    """The parent PID of `pid` from /proc/<pid>/stat (None: gone, or no such process)."""
+    data = _read(f"{proc}/{pid}/stat")
+    if data is None:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, the last ")" ends it
+    fields = data.rpartition(b")")[2].split()
+    try:
+        return int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def membership(
+    pids: Iterable[int],
+    root: int,
+    *,
+    complete: bool = True,
+    parent_of: Callable[[int], int | None] = proc_parent,
+) -> Membership:
+    """Which of `pids` (a cgroup's processes) are the session's: `root` (the Jupyter server),
+    its descendants or its ancestors. A process whose chain of parents cannot be followed to
+    one of those (it is gone meanwhile, or the chain is too deep) counts as not the session's:
+    a wrong "own" would show the machine's figures, a wrong "not own" only the session's."""
+    parents: dict[int, int | None] = {}
+
+    def parent(pid: int) -> int | None:
+        if pid not in parents:
+            parents[pid] = parent_of(pid)
+        return parents[pid]
+
+    ancestors: set[int] = set()
+    at: int | None = root
+    for _ in range(MAX_DEPTH):
+        at = parent(at) if at is not None else None
+        if not at:  # 0: above init; None: not known
+            break
+        ancestors.add(at)
+
+    def session_process(pid: int) -> bool:
+        if pid == root or pid in ancestors:
+            return True
+        at: int | None = pid
+        for _ in range(MAX_DEPTH):
+            at = parent(at) if at is not None else None
+            if at == root:
+                return True
+            if not at or at in ancestors:  # a branch beside the server's, or not known
+                return False
+        return False
+
+    members = set(pids)
+    others = sum(1 for pid in members if not session_process(pid))
+    return Membership(others=others if complete else None, has_root=root in members)
+
+
+def cgroup_membership(
+    folder: Path | None, root: int, *, parent_of: Callable[[int], int | None] = proc_parent
+) -> Membership | None:
+    """`membership` of the cgroup at `folder` (None: no folder, or no readable cgroup.procs:
+    nothing tells whose it is)."""
+    found = cgroup_pids(folder) if folder is not None else None
+    if found is None:
+        return None
+    pids, complete = found
+    return membership(pids, root, complete=complete, parent_of=parent_of)
+
+
+class CgroupWatch:
+    """The membership of one cgroup, followed from reading to reading: its processes are
+    read each time (a file or a few), their parents only when they changed."""
+
+    def __init__(
+        self, folder: Path, root: int, *, parent_of: Callable[[int], int | None] = proc_parent
+    ) -> None:
+        self.folder = folder
+        self.root = root
+        self._parent_of = parent_of
+        self._seen: tuple[frozenset[int], bool] | None = None
+        self._membership: Membership | None = None
+
+    def membership(self) -> Membership | None:
+        found = cgroup_pids(self.folder)
+        if found is None:
+            self._seen = self._membership = None
+        elif found != self._seen:
+            pids, complete = found
+            self._membership = membership(
+                pids, self.root, complete=complete, parent_of=self._parent_of
+            )
+            self._seen = found
+        return self._membership
+
+
+def is_ancestor(
+    ancestor: int, pid: int, parent_of: Callable[[int], int | None] = proc_parent
+) -> bool:
+    """`ancestor` is `pid` or one of its ancestors."""
+    at: int | None = pid
+    for _ in range(MAX_DEPTH):
+        if at == ancestor:
+            return True
+        if not at:
+            return False
+        at = parent_of(at)
+    return False
+
+
+# --- the process tree -------------------------------------------------------------------------
 
 
 def default_process_root(environ: Mapping[str, str] | None = None) -> int:
@@ -251,9 +449,20 @@ def default_process_root(environ: Mapping[str, str] | None = None) -> int:
     return os.getpid()
 
 
-def process_tree_rss(pid: int | None = None) -> int | None:
-    """Resident memory of a process and all its descendants (kernels included), via psutil.
-    Slower than the cgroup files: used only where those are missing."""
+@dataclass(frozen=True)
+class TreeUsage:
+    """What a process and its descendants use, as psutil reads it."""
+
+    #: resident memory, summed (pages shared between processes count in each)
+    rss: int
+    #: CPU time of the live processes and of the descendants they have reaped
+    cpu_seconds: float
+
+
+def process_tree_usage(pid: int | None = None) -> TreeUsage | None:
+    """Memory and CPU time of a process and all its descendants (kernels, terminals), via
+    psutil (None: psutil missing, or no such process). Slower than the cgroup files (about
+    1 ms): used where those are not the session's own."""
     try:
         import psutil  # noqa: PLC0415 - optional dependency, needed only without cgroups
     except ImportError:
@@ -263,10 +472,20 @@ def process_tree_rss(pid: int | None = None) -> int | None:
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
         return None
-    total = 0
+    rss = 0
+    cpu = 0.0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            with process.oneshot():
+                rss += process.memory_info().rss
+                times = process.cpu_times()
         except psutil.Error:  # gone or not ours: skip it
             continue
-    return total
+        cpu += times.user + times.system + times.children_user + times.children_system
+    return TreeUsage(rss=rss, cpu_seconds=cpu)
+
+
+def process_tree_rss(pid: int | None = None) -> int | None:
+    """Resident memory of a process and all its descendants (kernels included), via psutil."""
+    usage = process_tree_usage(pid)
+    return usage.rss if usage is not None else None

@@ -23,7 +23,10 @@ from binderfed_sdk.insession._rules import (
 )
 
 MemberSource = Literal["sandbox", "image-registry", "hub-host", "launch-host"]
-MemorySource = Literal["cgroup-v2", "cgroup-v1", "psutil"]
+#: where `memory_used` comes from: the cgroup's files, or the RSS of the session's process
+#: tree (the Jupyter server, its kernels and terminals) where the cgroup is not the session's
+#: own (shared with other processes) or there is none
+MemorySource = Literal["cgroup-v2", "cgroup-v1", "process-tree"]
 
 
 # --- the answer ------------------------------------------------------------------------------
@@ -49,6 +52,9 @@ class SessionInfo(BaseModel):
     ref: str | None = None
     #: relaunches this exact commit: launch host + BINDER_PERSISTENT_REQUEST
     persistent_link: str | None = None
+    #: opens the newest version: launch host + BINDER_REQUEST (the ref as launched, a branch
+    #: moves on), or the default branch when launched at an exact commit (None: no newer one)
+    latest_link: str | None = None
     launch_host: str | None = None
     #: from the session's own Jupyter server (its `api/status`), not from the hub
     started: datetime | None = None
@@ -75,8 +81,8 @@ class SessionInfo(BaseModel):
     kernels: int | None = None
     #: the hub culler's check interval
     cull_window: float
-    #: bytes in use: the cgroup's working set (usage minus inactive page cache), else the RSS
-    #: of the Jupyter server's process tree
+    #: bytes in use: the cgroup's working set (usage minus inactive page cache) when the
+    #: cgroup is the session's own, else the RSS of the Jupyter server's process tree
     memory_used: int | None = None
     memory_source: MemorySource | None = None
     memory_limit: int | None = None
@@ -98,7 +104,7 @@ class SessionInfo(BaseModel):
             return data
         dropped = [
             name
-            for name in ("persistent_link", "launch_host")
+            for name in ("persistent_link", "latest_link", "launch_host")
             if isinstance(data.get(name), str) and http_link(data[name]) is None
         ]
         if not dropped:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from binderfed_sdk._errors import BinderFedError
+from binderfed_sdk._format import format_bytes, format_duration
 from binderfed_sdk._lazy import publish
 from binderfed_sdk.federation._config import (
     DEFAULT_FEDERATION,
@@ -16,13 +18,23 @@ from binderfed_sdk.federation._config import (
     FederationConfig,
     load_federation,
 )
-from binderfed_sdk.insession._member import identify_member, persistent_link, public_url, ref_of
+from binderfed_sdk.insession._member import (
+    identify_member,
+    latest_link,
+    persistent_link,
+    public_url,
+    ref_of,
+)
 from binderfed_sdk.insession._memory import (
     DEFAULT_CGROUP_ROOT,
     CgroupLayout,
+    CgroupReading,
+    CgroupWatch,
+    Membership,
     default_process_root,
     find_cgroup,
-    process_tree_rss,
+    is_ancestor,
+    process_tree_usage,
     read_cgroup,
 )
 from binderfed_sdk.insession._model import MemorySource, SessionInfo
@@ -35,7 +47,7 @@ from binderfed_sdk.insession._rules import (
     resolve_limits,
     time_left,
 )
-from binderfed_sdk.insession._server import KERNELS_KEY, JupyterServerStatus
+from binderfed_sdk.insession._server import KERNELS_KEY, JupyterServerStatus, find_parent_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -85,8 +97,14 @@ class SessionInfoReader:
       default: ask the server this process is a kernel of (over HTTP). Its `kernel_activity`
       (the `api/kernels` list: last_activity, execution_state, connections) gives the
       kernel culler's stops.
-    - `process_root`: the PID whose process tree psutil measures without cgroups (default:
-      the parent Jupyter server for a kernel, else this process).
+    - `process_root`: the PID of the Jupyter server, the root of the session's process tree
+      (default: the parent server of a kernel, the server a terminal's process runs under,
+      else this process). The cgroup's figures are used only when the cgroup is the
+      session's own: every process in it is the server, one of its descendants (kernels,
+      terminals) or one of its ancestors (the container's entrypoint). A cgroup shared with
+      other processes (a sandbox on a laptop or in one container: the hub, the proxy, other
+      sessions) gives the machine's figures, not the session's: then psutil measures the
+      server's process tree, and `memory_source` is "process-tree".
     """
 
     def __init__(
@@ -121,6 +139,9 @@ class SessionInfoReader:
             JupyterServerStatus(environ=env) if isinstance(status, _Auto) else status
         )
         self.process_root = process_root
+        self._root: int | None = None
+        #: whose each cgroup folder is, followed from reading to reading
+        self._watches: dict[Path, CgroupWatch] = {}
         self.warn_memory_fraction = warn_memory_fraction
         self.warn_minutes = list(warn_minutes)
         self._clock = clock or _utcnow
@@ -148,6 +169,31 @@ class SessionInfoReader:
             )
         return self._layout
 
+    def session_root(self) -> int:
+        """The Jupyter server's PID (see `process_root`), settled at the first call."""
+        if self.process_root is not None:
+            return self.process_root
+        if self._root is None:
+            env = os.environ if self._environ is None else self._environ
+            root = default_process_root(env)
+            if root == os.getpid():
+                # not a kernel: a terminal's process (or the server itself) runs under the
+                # server whose runtime file names it
+                server = find_parent_server(env)
+                pid = server.get("pid") if server is not None else None
+                if isinstance(pid, int) and pid > 0 and is_ancestor(pid, root):
+                    root = pid
+            self._root = root
+        return self._root
+
+    def _membership(self, folder: Path | None, root: int) -> Membership | None:
+        if folder is None:
+            return None
+        watch = self._watches.get(folder)
+        if watch is None or watch.root != root:
+            watch = self._watches[folder] = CgroupWatch(folder, root)
+        return watch.membership()
+
     def _status(self, status: StatusSource | _Auto) -> Mapping[str, Any] | None:
         source = self.status if isinstance(status, _Auto) else status
         answer = source() if callable(source) else source
@@ -174,28 +220,21 @@ class SessionInfoReader:
         reading = read_cgroup(layout) if layout is not None else None
         if reading is not None:
             notes.extend(reading.notes)
-        memory_used: int | None = None
-        memory_source: MemorySource | None = None
-        if reading is not None and reading.memory_used is not None:
-            memory_used = reading.memory_used
-            memory_source = "cgroup-v2" if reading.version == 2 else "cgroup-v1"
-        else:
-            pid = self.process_root or default_process_root(env)
-            memory_used = process_tree_rss(pid)
-            memory_source = "psutil" if memory_used is not None else None
+        env_limit = figure("MEM_LIMIT", bytes_or_reason)
+        env_guarantee = figure("MEM_GUARANTEE", bytes_or_reason)
+        env_cpu = figure("CPU_LIMIT", number_or_reason)
+        figures = _session_figures(layout, reading, self.session_root(), self._membership, notes)
         memory_limit = choose_memory_limit(
-            figure("MEM_LIMIT", bytes_or_reason),
-            reading.memory_limit if reading is not None else None,
+            env_limit,
+            figures.memory_limit,
             limits.mem_limit,
             in_binder=in_binder,
         )
-        env_guarantee = figure("MEM_GUARANTEE", bytes_or_reason)
-        env_cpu = figure("CPU_LIMIT", number_or_reason)
         common: dict[str, Any] = {
             "now": moment,
             "cull_window": limits.cull_every,
-            "memory_used": memory_used,
-            "memory_source": memory_source,
+            "memory_used": figures.memory_used,
+            "memory_source": figures.memory_source,
             "memory_limit": memory_limit,
             "limits": limits,
             "warn_memory_fraction": self.warn_memory_fraction,
@@ -220,7 +259,7 @@ class SessionInfoReader:
             now=moment,
             started=started,
             last_activity=last_activity,
-            cpu_used=reading.cpu_seconds if reading is not None else None,
+            cpu_used=figures.cpu_seconds,
             kernels=parse_kernels(answer.get(KERNELS_KEY)) if answer else None,
         )
         launch_host = public_url(env.get("BINDER_LAUNCH_HOST"))
@@ -235,6 +274,9 @@ class SessionInfoReader:
             ref_url=ref_url,
             ref=ref_of(persistent_request, ref_url),
             persistent_link=public_url(persistent_link(launch_host, persistent_request)),
+            latest_link=public_url(
+                latest_link(launch_host, env.get("BINDER_REQUEST"), persistent_request)
+            ),
             launch_host=launch_host,
             started=started,
             last_activity=last_activity,
@@ -252,6 +294,72 @@ class SessionInfoReader:
             cpu_limit=env_cpu or limits.cpu_limit,
             **common,
         )
+
+
+@dataclass(frozen=True)
+class _Figures:
+    memory_used: int | None = None
+    memory_source: MemorySource | None = None
+    #: the cgroup's limit, when the cgroup is the session's own
+    memory_limit: int | None = None
+    cpu_seconds: float | None = None
+
+
+def _session_figures(
+    layout: CgroupLayout | None,
+    reading: CgroupReading | None,
+    root: int,
+    membership_of: Callable[[Path | None, int], Membership | None],
+    notes: list[str],
+) -> _Figures:
+    """The session's memory and CPU use: the cgroup's when it is the session's own (or
+    nothing tells whose it is), else the process tree's, with a note of what was not used."""
+    memory_group = membership_of(layout.memory_dir if layout is not None else None, root)
+    cpu_group = (
+        memory_group
+        if layout is None or layout.cpu_dir == layout.memory_dir
+        else membership_of(layout.cpu_dir, root)
+    )
+    memory_own = reading is not None and reading.memory_used is not None and _own(memory_group)
+    cpu_own = reading is not None and reading.cpu_seconds is not None and _own(cpu_group)
+    tree = None if memory_own and cpu_own else process_tree_usage(root)
+    figures = _Figures()
+    if reading is not None and memory_own:
+        source: MemorySource = "cgroup-v2" if reading.version == 2 else "cgroup-v1"
+        figures = _Figures(reading.memory_used, source, reading.memory_limit)
+    elif tree is not None:
+        figures = _Figures(tree.rss, "process-tree")
+    if reading is not None and reading.memory_used is not None and not memory_own:
+        of = f", limit {format_bytes(reading.memory_limit)}" if reading.memory_limit else ""
+        notes.append(
+            f"cgroup memory ({format_bytes(reading.memory_used)} used{of}): "
+            f"{_shared(memory_group)}; shown instead: the memory of this session's own "
+            "processes (the Jupyter server, its kernels and terminals)"
+        )
+    if reading is None or reading.cpu_seconds is None:
+        return figures
+    if cpu_own:
+        return replace(figures, cpu_seconds=reading.cpu_seconds)
+    notes.append(
+        f"cgroup CPU time ({format_duration(reading.cpu_seconds)}): {_shared(cpu_group)}; "
+        "counted instead: the CPU time of this session's own processes"
+    )
+    return replace(figures, cpu_seconds=tree.cpu_seconds if tree is not None else None)
+
+
+def _own(group: Membership | None) -> bool:
+    """None: nothing tells whose the cgroup is (no cgroup.procs): it counts as the session's,
+    as it is in a Binder pod."""
+    return group is None or group.own
+
+
+def _shared(group: Membership | None) -> str:
+    if group is None or not group.has_root:
+        return "the Jupyter server is not in it"
+    if group.others is None:
+        return "shared with more processes than a session has"
+    count = "1 process" if group.others == 1 else f"{group.others} processes"
+    return f"shared with {count} outside this session"
 
 
 def _utcnow() -> datetime:

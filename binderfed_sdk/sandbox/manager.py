@@ -2,17 +2,27 @@
 
 Per member: a real JupyterHub (which runs configurable-http-proxy and the real
 jupyterhub-idle-culler as a service) and our BinderHub-compatible build service; in front, a
-redirector with mybinder.org's rules. Every process's PID, port and log is in one state file.
+redirector with mybinder.org's rules. Every process's PID (with its start time, so a reused PID
+is never taken for ours), port and log is in one state file, in the sandbox's state folder.
+
+Several sandboxes run side by side, each with its own folder: `--name NAME`
+(`<cache>/binderfed/sandboxes/NAME`), `$BINDERFED_SANDBOX_DIR`, or `$BINDERFED_SANDBOX` (a
+name); the default one lives in `<cache>/binderfed/sandbox`. The folder is private (0700),
+every file in it that holds a token or secret is 0600, and the sandbox's processes run with
+umask 077 so the files they make are private too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -24,6 +34,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict
 
 from binderfed_sdk._errors import SandboxError
+from binderfed_sdk.sandbox._proxy import cache_root, find_proxy
 from binderfed_sdk.sandbox.builder import BuilderConfig
 
 if TYPE_CHECKING:
@@ -33,17 +44,26 @@ __all__ = [
     "SandboxError",
     "SandboxSettings",
     "SandboxState",
+    "allow_repository",
     "down",
     "federation",
     "read_state",
+    "running_state",
+    "sandbox_dir",
     "state_path",
     "status",
     "up",
 ]
 
 ENV_DIR = "BINDERFED_SANDBOX_DIR"
+ENV_NAME = "BINDERFED_SANDBOX"
 STATE_NAME = "state.json"
-DEMO_REPO = Path(__file__).resolve().parents[2] / "examples" / "demo-repo"
+ALLOWED_NAME = "allowed.json"
+#: the demo repository, shipped as package data
+DEMO_REPO = Path(__file__).resolve().parent / "demo"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: the folders and files of a sandbox are the user's alone
+_PRIVATE_DIR, _PRIVATE_FILE, _UMASK = 0o700, 0o600, 0o077
 MEMBER_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")
 
 
@@ -65,6 +85,12 @@ class SandboxSettings(BaseModel):
     base_port: int = 0
     repos_dir: str | None = None
     pip_args: list[str] = []
+    #: what installs a repository's requirements: "uv" or "pip"
+    installer: str = "uv"
+    #: the overall deadline of each build step (s)
+    step_timeout: float = 1800.0
+    #: local repositories the user allowed (`sandbox up --repo`, `sandbox launch`)
+    repos: list[str] = []
 
 
 class ProcessRecord(BaseModel):
@@ -72,6 +98,8 @@ class ProcessRecord(BaseModel):
     pid: int
     port: int | None = None
     log: str | None = None
+    #: the process's start time (psutil's create_time): a PID reused later is not ours
+    started: float | None = None
 
 
 class MemberRecord(BaseModel):
@@ -83,6 +111,7 @@ class MemberRecord(BaseModel):
     registry: str
     hub: ProcessRecord
     proxy_pid: int | None = None
+    proxy_started: float | None = None
     builder: ProcessRecord
 
 
@@ -99,21 +128,38 @@ class SandboxState(BaseModel):
 
     @property
     def pids(self) -> list[int]:
-        pids = [self.redirector.pid]
-        for member in self.members:
-            pids += [member.builder.pid, member.hub.pid]
-            if member.proxy_pid:
-                pids.append(member.proxy_pid)
-        return pids
+        return [pid for pid, _ in self.processes]
+
+    @property
+    def processes(self) -> list[tuple[int, float | None]]:
+        """(PID, start time) of each process the sandbox started: hubs first (on SIGTERM each
+        stops its servers, its proxy and its culler), then builders, proxies, the redirector."""
+        found = [(m.hub.pid, m.hub.started) for m in self.members]
+        found += [(m.builder.pid, m.builder.started) for m in self.members]
+        found += [(m.proxy_pid, m.proxy_started) for m in self.members if m.proxy_pid]
+        return [*found, (self.redirector.pid, self.redirector.started)]
 
 
-def sandbox_dir() -> Path:
-    default = Path.home() / ".cache" / "binderfed" / "sandbox"
-    return Path(os.environ.get(ENV_DIR) or default)
+def sandbox_dir(name: str | None = None) -> Path:
+    """The state folder of the sandbox `name`; without one, `$BINDERFED_SANDBOX_DIR`, else the
+    sandbox `$BINDERFED_SANDBOX` names, else the default sandbox's."""
+    if name is None:
+        if os.environ.get(ENV_DIR):
+            return Path(os.environ[ENV_DIR]).expanduser().absolute()
+        name = os.environ.get(ENV_NAME) or None
+    if name is None:
+        return cache_root() / "binderfed" / "sandbox"
+    if not _NAME.fullmatch(name):
+        msg = (
+            f"sandbox name {name!r} is not allowed: letters, digits, '.', '_' and '-' "
+            "(up to 64, starting with a letter or digit)"
+        )
+        raise SandboxError(msg)
+    return cache_root() / "binderfed" / "sandboxes" / name
 
 
-def state_path() -> Path:
-    return sandbox_dir() / STATE_NAME
+def state_path(folder: Path | None = None) -> Path:
+    return (folder or sandbox_dir()) / STATE_NAME
 
 
 def read_state(path: Path | None = None) -> SandboxState:
@@ -126,6 +172,18 @@ def read_state(path: Path | None = None) -> SandboxState:
     except ValueError as error:
         msg = f"the sandbox state file {path} is unreadable ({error}); remove it"
         raise SandboxError(msg) from None
+
+
+def running_state(folder: Path | None = None) -> SandboxState | None:
+    """The state of the sandbox in `folder` if its redirector runs, else None."""
+    path = state_path(folder)
+    if not path.is_file():
+        return None
+    try:
+        state = read_state(path)
+    except SandboxError:
+        return None
+    return state if _alive(state.redirector) else None
 
 
 def federation() -> dict[str, Any]:
@@ -141,6 +199,94 @@ def federation() -> dict[str, Any]:
         msg = f"the sandbox's member list {state.federation_file} is not a JSON object"
         raise SandboxError(msg)
     return data
+
+
+def _private_dir(folder: Path) -> None:
+    """`folder`, made (or fixed to be) the user's alone, and the files directly in it (the
+    hub's database and cookie secret an older version left readable, say)."""
+    folder.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
+    folder.chmod(_PRIVATE_DIR)
+    for path in folder.iterdir():
+        with contextlib.suppress(OSError):
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode) and mode & 0o077:
+                path.chmod(_PRIVATE_FILE)
+
+
+def _claim(folder: Path) -> None:
+    """Make `folder` a sandbox's private state folder: a new or empty one, or one a sandbox
+    used before; never a folder holding other things (`BINDERFED_SANDBOX_DIR=$HOME`, say),
+    whose modes are not ours to change."""
+    ours = {STATE_NAME, ALLOWED_NAME, "federation.json", "redirector.log", "repos", "cache"}
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    if names and not names & (ours | set(MEMBER_NAMES)):
+        msg = (
+            f"{folder} holds other things than a sandbox: give the sandbox a folder of its own "
+            "(--name NAME, or an empty or new BINDERFED_SANDBOX_DIR)"
+        )
+        raise SandboxError(msg)
+    _private_dir(folder)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `path` whole and 0600 from its first byte: a temporary file renamed into place,
+    so a reader never sees half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE_FILE)
+    try:
+        os.fchmod(fd, _PRIVATE_FILE)
+        with os.fdopen(fd, "w", closefd=False) as out:
+            out.write(text)
+    finally:
+        os.close(fd)
+    temporary.replace(path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, timeout: float = 30.0) -> Iterator[None]:
+    """An exclusive lock on `path` (waited for up to `timeout` s)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE_FILE)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    msg = f"{path} stayed locked for {timeout:g} s; try again"
+                    raise SandboxError(msg) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def allowed_repositories(folder: Path | None = None) -> list[str]:
+    """The local repositories the sandbox in `folder` may build (besides its own folder)."""
+    path = (folder or sandbox_dir()) / ALLOWED_NAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    found = data.get("repositories") if isinstance(data, dict) else None
+    return [p for p in found if isinstance(p, str)] if isinstance(found, list) else []
+
+
+def allow_repository(path: str | os.PathLike[str], *, folder: Path | None = None) -> bool:
+    """Let the sandbox in `folder` build the repository at `path` (its real path goes into
+    the allowed file, which the build service reads on every build); False if it already
+    could."""
+    folder = folder or sandbox_dir()
+    _claim(folder)
+    real = os.path.realpath(path)
+    with _locked(folder / (ALLOWED_NAME + ".lock")):
+        repositories = allowed_repositories(folder)
+        if real in repositories:
+            return False
+        text = json.dumps({"repositories": [*repositories, real]}, indent=2)
+        write_private(folder / ALLOWED_NAME, text + "\n")
+    return True
 
 
 def pid_alive(pid: int) -> bool:
@@ -205,6 +351,7 @@ def _hub_config(
     hub_port: int,
     hub_token: str,
     settings: SandboxSettings,
+    proxy_command: str,
 ) -> Path:
     culler = [
         sys.executable, "-m", "jupyterhub_idle_culler",
@@ -222,6 +369,7 @@ c.JupyterHub.hub_port = {hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.pid_file = {str(folder / "proxy.pid")!r}
 c.ConfigurableHTTPProxy.debug = False
+c.ConfigurableHTTPProxy.command = [{proxy_command!r}]
 c.JupyterHub.pid_file = {str(folder / "jupyterhub.pid")!r}
 c.JupyterHub.db_url = "sqlite:///{folder / "jupyterhub.sqlite"}"
 c.JupyterHub.cookie_secret_file = {str(folder / "cookie_secret")!r}
@@ -249,15 +397,23 @@ c.JupyterHub.load_roles = [
 ]
 """
     path = folder / "jupyterhub_config.py"
-    path.write_text(config)
+    write_private(path, config)  # it holds the build service's hub token
     return path
+
+
+def _create_time(pid: int) -> float | None:
+    with contextlib.suppress(psutil.Error):
+        return float(psutil.Process(pid).create_time())
+    return None
 
 
 def _start(
     name: str, command: list[str], folder: Path, *, env: dict[str, str] | None = None
 ) -> ProcessRecord:
     log = folder / f"{name}.log"
-    with log.open("ab") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, _PRIVATE_FILE)
+    os.fchmod(fd, _PRIVATE_FILE)  # a log an older version left readable
+    with os.fdopen(fd, "ab") as out:
         process = subprocess.Popen(
             command,
             cwd=folder,
@@ -266,12 +422,16 @@ def _start(
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
             start_new_session=True,  # a Ctrl-C in the terminal must not reach it
+            umask=_UMASK,  # what the hub, the proxy and the builder write is private too
         )
-    return ProcessRecord(name=name, pid=process.pid, log=str(log))
+    return ProcessRecord(
+        name=name, pid=process.pid, log=str(log), started=_create_time(process.pid)
+    )
 
 
 def ensure_demo_repository(repos_dir: Path) -> Path:
-    """`examples/demo-repo` as a git repository `binderfed/demo` (gh/binderfed/demo/HEAD)."""
+    """The demo repository (package data) as a git repository `binderfed/demo`
+    (gh/binderfed/demo/HEAD)."""
     target = repos_dir / "binderfed" / "demo"
     if (target / ".git").exists() or not DEMO_REPO.is_dir():
         return target
@@ -316,11 +476,12 @@ def _start_member(
     redirector_url: str,
     weight: float,
     started: list[ProcessRecord],
+    proxy_command: str,
 ) -> MemberRecord:
     """One member: its JupyterHub (with proxy and culler) and its build service."""
     name = MEMBER_NAMES[index]
     member_dir = folder / name
-    member_dir.mkdir(exist_ok=True)
+    _private_dir(member_dir)
     builder_port, proxy_port, proxy_api_port, hub_port = (next(ports) for _ in range(4))
     hub_token = secrets.token_hex(24)
     config = _hub_config(
@@ -330,6 +491,7 @@ def _start_member(
         hub_port=hub_port,
         hub_token=hub_token,
         settings=settings,
+        proxy_command=proxy_command,
     )
     hub = _start(
         "jupyterhub",
@@ -340,25 +502,31 @@ def _start_member(
     started.append(hub)
     hub.port = proxy_port
     registry = f"registry.{name}.sandbox.binderfed:5000"
-    builder_config = BuilderConfig(
-        member=name,
-        federation_file=str(folder / "federation.json"),
-        port=builder_port,
-        hub_api_url=f"http://127.0.0.1:{hub_port}/hub/api/",
-        hub_public_url=f"http://127.0.0.1:{proxy_port}/",
-        hub_token=hub_token,
-        launch_host=redirector_url,
-        repos_dir=str(repos),
-        cache_dir=str(folder / "cache"),
-        registry=registry,
-        secret=secrets.token_hex(32),
-        pod_quota=settings.pod_quota,
-        rate_limit=settings.rate_limit,
-        idle_timeout=settings.idle_timeout,
-        pip_args=settings.pip_args,
+    builder_config = BuilderConfig.model_validate(
+        {
+            "member": name,
+            "federation_file": str(folder / "federation.json"),
+            "port": builder_port,
+            "hub_api_url": f"http://127.0.0.1:{hub_port}/hub/api/",
+            "hub_public_url": f"http://127.0.0.1:{proxy_port}/",
+            "hub_token": hub_token,
+            "launch_host": redirector_url,
+            "repos_dir": str(repos),
+            "cache_dir": str(folder / "cache"),
+            "registry": registry,
+            "secret": secrets.token_hex(32),
+            "pod_quota": settings.pod_quota,
+            "rate_limit": settings.rate_limit,
+            "idle_timeout": settings.idle_timeout,
+            "pip_args": settings.pip_args,
+            "installer": settings.installer,
+            "step_timeout": settings.step_timeout,
+            # re-read on every build: `sandbox launch` adds to it while the sandbox runs
+            "allowed_file": str(folder / ALLOWED_NAME),
+        }
     )
     builder_file = member_dir / "builder.json"
-    builder_file.write_text(builder_config.model_dump_json(indent=2))
+    write_private(builder_file, builder_config.model_dump_json(indent=2))  # tokens, secret
     command = [sys.executable, "-m", "binderfed_sdk.sandbox.builder", "--config", str(builder_file)]
     builder = _start("builder", command, member_dir)
     builder.port = builder_port
@@ -375,6 +543,23 @@ def _start_member(
     )
 
 
+def _own_alive(processes: Iterable[tuple[int, float | None]]) -> list[psutil.Process]:
+    """The processes of a state file that still run: same PID and same start time."""
+    alive = []
+    for pid, started in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            process = psutil.Process(pid)
+            if started is not None and abs(process.create_time() - started) > 1.0:
+                continue  # the PID was reused: not ours
+            if _running(process):
+                alive.append(process)
+    return alive
+
+
+def _alive(record: ProcessRecord) -> bool:
+    return bool(_own_alive([(record.pid, record.started)]))
+
+
 def _clear_stale_state(path: Path, say: Callable[[str], None]) -> None:
     """Refuse to start twice; remove a state file whose processes are all gone."""
     if not path.is_file():
@@ -383,33 +568,36 @@ def _clear_stale_state(path: Path, say: Callable[[str], None]) -> None:
         old = read_state(path)
     except SandboxError:
         old = None
-    alive = [pid for pid in (old.pids if old else []) if pid_alive(pid)]
+    alive = [p.pid for p in _own_alive(old.processes if old else [])]
     if alive:
-        msg = f"a sandbox is already running (PIDs {alive}); stop it: binderfed sandbox down"
+        msg = (
+            f"a sandbox is already running in {path.parent} (PIDs {alive}); stop it: "
+            "binderfed sandbox down (with the same --name or BINDERFED_SANDBOX_DIR)"
+        )
         raise SandboxError(msg)
     say(f"removing a stale state file ({path}): its processes are gone")
     path.unlink()
 
 
 def up(
-    settings: SandboxSettings | None = None, *, say: Callable[[str], None] = lambda _: None
+    settings: SandboxSettings | None = None,
+    *,
+    folder: Path | None = None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> SandboxState:
-    """Start the sandbox and wait until every member is healthy behind the redirector."""
+    """Start the sandbox whose state folder is `folder` (default: `sandbox_dir()`) and wait
+    until every member is healthy behind the redirector."""
     settings = settings or SandboxSettings()
     if not 1 <= settings.members <= len(MEMBER_NAMES):
         msg = f"--members must be 1 to {len(MEMBER_NAMES)}"
         raise SandboxError(msg)
-    proxy = shutil.which("configurable-http-proxy")
-    if proxy is None:
-        msg = (
-            "configurable-http-proxy is not installed (JupyterHub needs it): "
-            "npm install -g configurable-http-proxy"
-        )
-        raise SandboxError(msg)
-    folder = sandbox_dir()
+    folder = folder or sandbox_dir()
     path = folder / STATE_NAME
     _clear_stale_state(path, say)
-    folder.mkdir(parents=True, exist_ok=True)
+    _claim(folder)
+    proxy_command = find_proxy(say)
+    for repository in settings.repos:
+        allow_repository(repository, folder=folder)
     repos = Path(settings.repos_dir) if settings.repos_dir else folder / "repos"
     ensure_demo_repository(repos)
     ports = iter(_ports(settings))
@@ -430,6 +618,7 @@ def up(
                 redirector_url=redirector_url,
                 weight=weights[index],
                 started=started,
+                proxy_command=proxy_command,
             )
             members.append(member)
             hosts[member.name] = {
@@ -457,7 +646,7 @@ def up(
             "hosts": hosts,
         }
         federation_file = folder / "federation.json"
-        federation_file.write_text(json.dumps(federation, indent=2))
+        write_private(federation_file, json.dumps(federation, indent=2))
         redirector = _start(
             "redirector",
             [sys.executable, "-m", "binderfed_sdk.sandbox.redirector",
@@ -476,10 +665,10 @@ def up(
             repos_dir=str(repos),
             started_at=time.time(),
         )
-        path.write_text(state.model_dump_json(indent=2))
+        write_private(path, state.model_dump_json(indent=2))
         _wait_healthy(state, started)
         state = _with_proxy_pids(state)
-        path.write_text(state.model_dump_json(indent=2))
+        write_private(path, state.model_dump_json(indent=2))
     except BaseException:
         _stop_pids([p.pid for p in started], say)
         with contextlib.suppress(FileNotFoundError):
@@ -495,7 +684,8 @@ def _with_proxy_pids(state: SandboxState) -> SandboxState:
         pid = None
         with contextlib.suppress(OSError, ValueError):
             pid = int(pid_file.read_text().strip())
-        members.append(member.model_copy(update={"proxy_pid": pid}))
+        started = _create_time(pid) if pid else None
+        members.append(member.model_copy(update={"proxy_pid": pid, "proxy_started": started}))
     return state.model_copy(update={"members": members})
 
 
@@ -519,16 +709,14 @@ def _wait_healthy(state: SandboxState, started: list[ProcessRecord]) -> None:
     raise SandboxError(msg)
 
 
-def _family(pids: Iterable[int]) -> list[psutil.Process]:
-    """Each running PID and every process under it (servers the hub spawned, the proxy, the
-    culler), each once, parents first."""
+def _family(processes: Iterable[tuple[int, float | None]]) -> list[psutil.Process]:
+    """Each of `processes` (PID, start time) still running, and every process under it
+    (servers the hub spawned, the proxy, the culler), each once, parents first."""
     family: dict[int, psutil.Process] = {}
-    for pid in pids:
+    for process in _own_alive(processes):
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            process = psutil.Process(pid)
-            if _running(process):
-                for member in (process, *process.children(recursive=True)):
-                    family.setdefault(member.pid, member)
+            for member in (process, *process.children(recursive=True)):
+                family.setdefault(member.pid, member)
     return list(family.values())
 
 
@@ -545,9 +733,14 @@ def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.P
     return alive
 
 
-def _stop_pids(pids: list[int], say: Callable[[str], None], timeout: float = 15.0) -> list[int]:
-    """SIGTERM each PID and everything under it, SIGKILL what is left; returns survivors."""
-    family = _family(pids)
+def _stop_pids(
+    pids: list[int] | list[tuple[int, float | None]],
+    say: Callable[[str], None],
+    timeout: float = 15.0,
+) -> list[int]:
+    """SIGTERM each PID (or (PID, start time)) and everything under it, SIGKILL what is
+    left; returns survivors."""
+    family = _family(p if isinstance(p, tuple) else (p, None) for p in pids)
     for process in family:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.terminate()
@@ -559,39 +752,51 @@ def _stop_pids(pids: list[int], say: Callable[[str], None], timeout: float = 15.
     return [process.pid for process in _wait_gone(left, 5.0)]
 
 
-def down(*, say: Callable[[str], None] = lambda _: None) -> list[int]:
-    """Stop every process the sandbox started, by PID; returns the PIDs that were stopped."""
-    state = read_state()
-    # the hubs first: on SIGTERM each stops its servers, its proxy and its culler
-    order = [m.hub.pid for m in state.members] + [m.builder.pid for m in state.members]
-    order += [m.proxy_pid for m in state.members if m.proxy_pid] + [state.redirector.pid]
+def down(*, folder: Path | None = None, say: Callable[[str], None] = lambda _: None) -> list[int]:
+    """Stop every process the sandbox in `folder` started, by the PIDs in its own state file;
+    returns the PIDs that were stopped (none, saying so, when nothing runs)."""
+    path = state_path(folder)
+    if not path.is_file():
+        return []
+    state = read_state(path)
+    order = state.processes
     family = [process.pid for process in _family(order)]
     survivors = _stop_pids(order, say)
     if survivors:
         msg = f"processes {survivors} survived SIGKILL"
         raise SandboxError(msg)
-    state_path().unlink(missing_ok=True)
+    if not family:
+        say(f"its processes were gone already; removing the stale state file ({path})")
+    path.unlink(missing_ok=True)
     return family
 
 
-def status() -> dict[str, Any]:
-    """The state, with each process's liveness and the redirector's view of its members."""
-    state = read_state()
+def status(folder: Path | None = None) -> dict[str, Any]:
+    """The state, with each process's liveness and the redirector's view of its members
+    (`running` False, and nothing else, when no state file is there)."""
+    path = state_path(folder)
+    if not path.is_file():
+        return {"running": False, "state_file": str(path)}
+    state = read_state(path)
+    if not _own_alive(state.processes):  # a stale state file: nothing of it runs
+        return {"running": False, "state_file": str(path)}
     processes = {
-        "redirector": pid_alive(state.redirector.pid),
-        **{f"{m.name}/hub": pid_alive(m.hub.pid) for m in state.members},
-        **{f"{m.name}/builder": pid_alive(m.builder.pid) for m in state.members},
+        "redirector": _alive(state.redirector),
+        **{f"{m.name}/hub": _alive(m.hub) for m in state.members},
+        **{f"{m.name}/builder": _alive(m.builder) for m in state.members},
     }
     active: dict[str, Any] = {}
     # the sandbox's own redirector, on loopback; an odd answer only means "not healthy"
     with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
         active = httpx.get(state.redirector_url + "active_hosts", timeout=3).json()["active_hosts"]
     return {
+        "running": True,
         "redirector": state.redirector_url,
         "members": [
             {"name": m.name, "url": m.url, "hub": m.hub_url, "healthy": m.name in active}
             for m in state.members
         ],
         "processes": processes,
-        "state_file": str(state_path()),
+        "state_file": str(path),
+        "repositories": allowed_repositories(Path(state.dir)),
     }

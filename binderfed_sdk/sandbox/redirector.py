@@ -7,6 +7,8 @@
 - `/active_hosts` lists the healthy members; `/metrics` has `federation_health` and
   `federation_redirect_count`.
 - Everything else is proxied to the prime.
+- A request whose `Host` is not the redirector's own `127.0.0.1:<port>` (or
+  `localhost:<port>`) gets a 403 (`check_host`).
 - Health checks run every `check.period` seconds (+- `check.jitter` / 2) with the same rules the
   SDK's `Federation.health()` applies (it *is* that code); a failed member is checked again
   after `check.failed_period`.
@@ -38,7 +40,7 @@ from binderfed_sdk.federation._config import FederationConfig, load_federation
 from binderfed_sdk.federation._health import FederationHealth, MemberHealth, candidates
 from binderfed_sdk.federation._routing import Rendezvous, WeightedRandom, routing_key
 from binderfed_sdk.sandbox._thread import ServerThread
-from binderfed_sdk.sandbox.wire import log_request
+from binderfed_sdk.sandbox.wire import log_request, loopback_hosts
 
 if TYPE_CHECKING:
     import socket
@@ -61,8 +63,12 @@ class Redirector(ServerThread):
         port: int = 0,
         seed: int | None = None,
         check_period: float | None = None,
+        check_host: bool = True,
     ) -> None:
         super().__init__(name="redirector", port=port)
+        #: refuse requests whose Host is not 127.0.0.1:<port> or localhost:<port> (against
+        #: DNS rebinding: a hostile page's own name, resolving to 127.0.0.1, is its Host)
+        self.check_host = check_host
         self.config = load_federation(federation)
         self.period = check_period if check_period is not None else self.config.check.period
         self.policy = WeightedRandom(seed=seed)
@@ -168,6 +174,14 @@ class _Handler(tornado.web.RequestHandler):
 
     def check_xsrf_cookie(self) -> None:  # a redirector takes no form posts
         return
+
+    def prepare(self) -> None:
+        redirector = self.redirector
+        host = (self.request.host or "").lower()
+        if redirector.check_host and host not in loopback_hosts(redirector.port):
+            self.set_status(403)
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.finish("Host not allowed\n")
 
 
 class _BuildHandler(_Handler):

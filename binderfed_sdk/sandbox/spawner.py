@@ -6,11 +6,18 @@ passes it as `--ServerApp.token`). This spawner does the same with a local proce
 environment the build service made (a virtual environment over this Python's packages), the
 repository checkout as the working directory, and the session environment of a Binder pod
 (`BINDER_*`, `MEM_LIMIT`, `CPU_LIMIT`, `JUPYTER_IMAGE_SPEC`) plus the member's name.
+
+The hub keeps `user_options` in its database, so the token is not among them: the build
+service writes it to a 0600 file and passes the file's path (`token_file`), which this
+spawner reads and removes at start. A repository's `start` script (`start`, relative to the
+checkout) runs as repo2docker's entrypoint runs it: with the server's command as its
+arguments (`start python -m jupyterlab ...`), so it can set up the environment and `exec "$@"`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,6 +51,8 @@ class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untype
             raise ValueError(msg)
         return value
 
+    _token: str | None = None
+
     @property
     def env_dir(self) -> Path:
         return Path(self._option("env_dir"))
@@ -61,8 +70,13 @@ class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untype
         env["JUPYTER_CONFIG_PATH"] = str(base / "etc" / "jupyter")
         env["PATH"] = f"{self.env_dir / 'bin'}:{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.env_dir)
+        # the checkout is the home, as in a Binder image (repo2docker's REPO_DIR)
+        env["REPO_DIR"] = self._option("workdir")
         # the launch token goes in the environment, not the command line the hub logs
-        env["JUPYTER_TOKEN"] = self._option("token")
+        if self._token is None:
+            msg = "the session token was not read (start() reads it from token_file)"
+            raise RuntimeError(msg)
+        env["JUPYTER_TOKEN"] = self._token
         return env
 
     def get_args(self) -> list[str]:
@@ -83,9 +97,42 @@ class SandboxSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # untype
             "--MappingKernelManager.cull_interval=60",
         ]
 
+    def _read_token(self) -> str:
+        """The token from the build service's file, which is removed once read."""
+        path = Path(self._option("token_file"))
+        try:
+            token = path.read_text().strip()
+        except OSError:
+            msg = "the session's token file is missing: launch it again through the build service"
+            raise RuntimeError(msg) from None
+        finally:
+            path.unlink(missing_ok=True)
+        if not token:
+            msg = "the session's token file is empty"
+            raise RuntimeError(msg)
+        return token
+
+    def _entrypoint(self) -> list[str]:
+        """The repository's `start`, as repo2docker's entrypoint runs it (`$R2D_ENTRYPOINT`
+        before the command); empty without one."""
+        start = self.user_options.get("start")
+        if not isinstance(start, str) or not start:
+            return []
+        workdir = Path(self._option("workdir")).resolve()
+        script = (workdir / start).resolve()
+        if not script.is_relative_to(workdir) or not script.is_file():
+            msg = f"the repository's start script {start!r} is not in its checkout"
+            raise ValueError(msg)
+        with script.open("rb") as file:
+            shebang = file.read(2) == b"#!"
+        if shebang and os.access(script, os.X_OK):
+            return [str(script)]
+        return ["bash", str(script)]
+
     async def start(self) -> Any:
+        self._token = self._read_token()
         # the build service's environment, whatever the hub's default command is
-        self.cmd = [str(self.env_dir / "bin" / "python")]
+        self.cmd = [*self._entrypoint(), str(self.env_dir / "bin" / "python")]
         # the checkout is the home and working directory, as in a Binder image
         self.home_dir = self._option("workdir")
         address = await super().start()

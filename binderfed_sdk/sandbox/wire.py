@@ -39,7 +39,7 @@ from tornado.iostream import StreamClosedError
 from binderfed_sdk._redact import redact
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Mapping
 
 __all__ = [
     "KEEPALIVE",
@@ -55,6 +55,7 @@ __all__ = [
     "check_build_token",
     "encode_event",
     "log_request",
+    "loopback_hosts",
     "make_build_token",
 ]
 
@@ -310,6 +311,10 @@ class _Handler(tornado.web.RequestHandler):
         self._task: asyncio.Future[Any] | None = None
 
     async def prepare(self) -> None:
+        allowed = self.surface.allowed_hosts
+        if allowed is not None and (self.request.host or "").lower() not in allowed:
+            self.answer(Answer(403, "Host not allowed\n", "text/plain; charset=UTF-8"))
+            return
         self.surface.active.add(self)
         substitute = await self.guarded(self.backend.intercept(self.endpoint, self.request))
         if substitute is not None:
@@ -584,16 +589,30 @@ class _BuildHandler(_Handler):
 # the application ------------------------------------------------------------------------------
 
 
+def loopback_hosts(port: int) -> frozenset[str]:
+    """The `Host` values of a server on 127.0.0.1:`port` (`localhost` too)."""
+    return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
+
+
 class Surface:
-    """BinderHub's endpoints over one backend, with the streams and requests in progress."""
+    """BinderHub's endpoints over one backend, with the streams and requests in progress.
+
+    `allowed_hosts`: when given, a request whose `Host` header is not one of them (lower
+    case, with the port) gets a 403 and nothing else (against DNS rebinding: a hostile
+    page's own name, resolving to 127.0.0.1, comes as its Host).
+    """
 
     def __init__(
         self,
         backend: Backend,
         *,
         log_function: Callable[[tornado.web.RequestHandler], None] | None = log_request,
+        allowed_hosts: Collection[str] | None = None,
     ) -> None:
         self.backend = backend
+        self.allowed_hosts = (
+            frozenset(h.lower() for h in allowed_hosts) if allowed_hosts is not None else None
+        )
         self.log_function = log_function
         #: `/build` requests being answered
         self.open_streams = 0
