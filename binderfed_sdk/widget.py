@@ -1,4 +1,6 @@
-"""`SessionStatus`: this Binder session's member, time left and memory, as a notebook widget.
+"""`SessionStatus`: this Binder session's member, time left and memory, as a notebook widget,
+with what a cull would lose (the changed files, "Download my work"), memory over the last
+minutes as a chart, and links that open the repository again.
 
 A composite of ipywidgets' built-in widgets (HTML and FloatProgress, like tqdm's notebook bar),
 so it needs no JavaScript build. Import it from here (`import binderfed_sdk` does not import
@@ -6,6 +8,14 @@ ipywidgets)::
 
     from binderfed_sdk.widget import SessionStatus
     SessionStatus()
+
+The changed files, the download and the server's memory chart come from the `binderfed_jupyter`
+server extension (`binderfed/changes`, `binderfed/download`, `binderfed/memory`), asked like
+`binderfed/session`: over HTTP, with the token of the server this kernel runs under (its
+runtime file). Without the extension the widget draws the chart from the readings it keeps
+itself, and offers no download. The kernel cannot make the browser download a file: the
+download is a link (`<a href="<base_url>binderfed/download" download>`), relative to the
+page's own origin, so the browser sends the session's cookie along.
 
 It refreshes itself from a background thread until `.close()`. Every update a widget sends
 counts as kernel activity on the Jupyter server, so it would keep an idle session alive: by
@@ -17,26 +27,43 @@ from __future__ import annotations
 
 import contextlib
 import html
+import math
+import os
 import sys
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import ipywidgets as widgets
 
+from binderfed_sdk.insession._chart import memory_chart_svg
+from binderfed_sdk.insession._display import changes_text
 from binderfed_sdk.insession._member import http_link
+from binderfed_sdk.insession._model import SessionInfo
 from binderfed_sdk.insession._reader import SessionInfoReader, fetch_session_info
 from binderfed_sdk.insession._rules import rule_budget
+from binderfed_sdk.insession._server import JupyterServerStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from binderfed_sdk.insession._model import SessionInfo
 
 __all__ = ["SessionStatus"]
 
 #: bar_style of each level
 _BAR_STYLE = {"ok": "", "warning": "warning", "danger": "danger"}
+#: how far back the chart drawn from the widget's own readings goes (the server's: 15 min)
+CHART_WINDOW = 900.0
+#: file names listed under the count of changed files
+LISTED_FILES = 3
+
+
+def svg_image(svg: str) -> str:
+    """An `<img>` showing `svg`: as an image nothing in it runs (never inline SVG)."""
+    source = "data:image/svg+xml;charset=utf-8," + quote(svg, safe="")
+    return f'<img src="{source}" alt="Memory used over the last minutes">'
 
 
 def _label(text: str) -> Any:
@@ -58,6 +85,11 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
     - `interval`: seconds between refreshes; `auto_refresh=False` refreshes only on
       `refresh()`; the refresher stops by itself after `run_for` seconds.
     - `pause_when_idle`: send no updates while no cell has run for `idle_grace` seconds.
+    - `server`: the Jupyter server whose `binderfed/changes`, `binderfed/memory` and
+      `binderfed/download` to use: its URL (with `token`), or True for the server this
+      kernel runs under; default: `endpoint`'s server, else the kernel's own one (none
+      outside a kernel). False: none (no changed files, no download; the chart is drawn
+      from the widget's own readings).
     """
 
     def __init__(
@@ -71,6 +103,7 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         run_for: float = 6 * 3600.0,
         pause_when_idle: bool = True,
         idle_grace: float = 60.0,
+        server: bool | str | None = None,
     ) -> None:
         self.header = widgets.HTML(value="")
         self.time_bar = _bar()
@@ -79,10 +112,39 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         self.memory_bar = _bar()
         self.memory_text = widgets.HTML(value="")
         self.memory_row = widgets.HBox([_label("Memory"), self.memory_bar, self.memory_text])
+        #: memory over the last minutes: the server's chart, else one drawn from `samples`
+        self.chart = widgets.HTML(value="")
+        #: what a cull would lose (`binderfed/changes`), and the link that downloads it
+        self.changes = widgets.HTML(value="")
+        self.download = widgets.HTML(value="")
+        #: open this exact commit again, open the latest: each a link and a field to copy
+        self.links = widgets.VBox([])
         self.note = widgets.HTML(value="")
-        super().__init__([self.header, self.time_row, self.memory_row, self.note])
+        super().__init__(
+            [
+                self.header,
+                self.time_row,
+                self.memory_row,
+                self.chart,
+                self.changes,
+                self.download,
+                self.links,
+                self.note,
+            ]
+        )
 
+        self._server = self._work_server(server=server, endpoint=endpoint, token=token)
         self._read = self._source(reader, endpoint=endpoint, token=token)
+        if reader is None and not endpoint and self._server is not None:
+            self._read = self._prefer_extension(self._server, self._read)
+        #: the widget's own readings (Unix time, bytes), for a chart without the extension
+        self.samples: deque[tuple[float, int]] = deque(maxlen=512)
+        self.memory_answer: dict[str, Any] | None = None
+        self.changes_answer: dict[str, Any] | None = None
+        self._shown_links: list[tuple[str, str, str]] = []
+        #: seconds between two walks of the home by the refresher (`binderfed/changes`)
+        self.changes_every = max(interval, 30.0)
+        self._changes_at = -math.inf
         self.info: SessionInfo | None = None
         self.error: str | None = None
         self.refreshes = 0
@@ -129,8 +191,54 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             return from_endpoint
         return SessionInfoReader().read
 
+    @staticmethod
+    def _prefer_extension(
+        server: JupyterServerStatus, local: Callable[[], SessionInfo]
+    ) -> Callable[[], SessionInfo]:
+        """The extension's reading when it answers: the one the status bar shows (the
+        server's own culling settings, its memory figures), so both say the same; else a
+        reading made in the kernel."""
+
+        def read() -> SessionInfo:
+            answer = server.get("binderfed/session")
+            if isinstance(answer, dict):
+                return SessionInfo.model_validate(answer)
+            return local()
+
+        return read
+
+    @staticmethod
+    def _work_server(
+        *, server: bool | str | None, endpoint: bool | str, token: str | None
+    ) -> JupyterServerStatus | None:
+        """Where `binderfed/changes`, `binderfed/memory` and `binderfed/download` are."""
+        if server is False:
+            return None
+        if isinstance(server, str):
+            return JupyterServerStatus(server, token)
+        if isinstance(endpoint, str):
+            return JupyterServerStatus(endpoint, token)
+        # only the server this kernel runs under: outside a kernel, "the only server in the
+        # runtime folder" may be anybody's
+        if server is True or endpoint is True or os.environ.get("JPY_PARENT_PID"):
+            return JupyterServerStatus(token=token)
+        return None
+
+    @property
+    def download_url(self) -> str | None:
+        """`<base_url>binderfed/download`, relative to the page's origin (the browser opens
+        the notebook from the same server); None without the server extension."""
+        server = self._server
+        if server is None or server.url is None or self.changes_answer is None:
+            return None
+        base = urlsplit(server.url).path or "/"
+        return base.rstrip("/") + "/binderfed/download"
+
     def refresh(self) -> SessionInfo | None:
         """Read now and show it; returns the reading (None if it failed: see `.error`)."""
+        return self._refresh(scan=True)
+
+    def _refresh(self, *, scan: bool) -> SessionInfo | None:
         with self._lock:
             try:
                 info = self._read()
@@ -144,8 +252,26 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
             self.error = None
             self.info = info
             self.refreshes += 1
+            if info.memory_used is not None:
+                self.samples.append((time.time(), info.memory_used))
+            self._fetch_work(scan=scan)
             self._show(info)
             return info
+
+    def _fetch_work(self, *, scan: bool) -> None:
+        """The server extension's memory samples and changed files (None: no answer). The
+        changes walk the home on the server: asked at most every `changes_every` seconds by
+        the refresher, at every `refresh()` called by hand."""
+        server = self._server
+        if server is None:
+            return
+        memory = server.get("binderfed/memory")
+        self.memory_answer = memory if isinstance(memory, dict) else None
+        now = time.monotonic()
+        if scan or now - self._changes_at >= self.changes_every:
+            self._changes_at = now
+            changes = server.get("binderfed/changes")
+            self.changes_answer = changes if isinstance(changes, dict) else None
 
     # --- showing -------------------------------------------------------------------------
 
@@ -153,6 +279,9 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         """The words are `info.display`'s, as the CLI and the status bar show them."""
         display = info.display
         self._show_memory(info)
+        self._show_chart(info)
+        self._show_changes()
+        self._show_links(info)
         if not info.in_binder:
             self.header.value = html.escape(display.title) + "."
             self.time_row.layout.display = "none"
@@ -173,14 +302,104 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
         parts = [f"<b>{html.escape(info.display.title)}</b>"]
         if info.ref:
             parts.append(f"<code>{html.escape(info.ref[:12])}</code>")
-        # the model drops a link that is not http(s); checked again here, where it becomes
-        # an anchor, for a SessionInfo built without validation (`model_construct`)
-        if (url := http_link(info.persistent_link)) is not None:
-            link = html.escape(url, quote=True)
-            parts.append(
-                f"<a href='{link}' target='_blank' rel='noopener'>relaunch this commit</a>"
-            )
         return " · ".join(parts)
+
+    def _show_chart(self, info: SessionInfo) -> None:
+        """The server's chart (its ring of samples outlives the widget), else one drawn from
+        the widget's own readings; shown as an image."""
+        answer = self.memory_answer
+        svg = answer.get("svg") if answer is not None else None
+        if not (isinstance(svg, str) and svg.startswith("<svg")):
+            if not self.samples:
+                self.chart.value = ""
+                self.chart.layout.display = "none"
+                return
+            svg = memory_chart_svg(
+                list(self.samples),
+                now=time.time(),
+                window=CHART_WINDOW,
+                limit=info.memory_limit,
+                guarantee=info.memory_guarantee,
+            )
+        self.chart.layout.display = None
+        self.chart.value = svg_image(svg)
+
+    def _show_changes(self) -> None:
+        """What a cull would lose, and the link that downloads it (with the extension only)."""
+        answer = self.changes_answer
+        url = self.download_url
+        if answer is None or url is None:
+            for part in (self.changes, self.download):
+                part.value = ""
+                part.layout.display = "none"
+            return
+        count, total = answer.get("count"), answer.get("total_bytes")
+        files = answer.get("files")
+        names = [
+            item["path"]
+            for item in (files if isinstance(files, list) else [])
+            if isinstance(item, dict) and isinstance(item.get("path"), str)
+        ]
+        text = changes_text(
+            count if isinstance(count, int) else len(names),
+            total if isinstance(total, int) else 0,
+            names,
+            shown=LISTED_FILES,
+        )
+        message = answer.get("message")
+        if answer.get("over_limit") and isinstance(message, str):
+            text += " " + message
+        self.changes.value = html.escape(text)
+        self.changes.layout.display = None
+        label = html.escape(self.info.display.download_label if self.info else "Download")
+        # a link, not a Button: only the browser can save a file, and the `download`
+        # attribute (same origin) with the answer's Content-Disposition makes it do so
+        self.download.value = (
+            f'<a class="jupyter-button widget-button" href="{html.escape(url, quote=True)}" '
+            f'download style="text-decoration:none;padding:0 1em">{label}</a>'
+        )
+        self.download.layout.display = None
+
+    def _show_links(self, info: SessionInfo) -> None:
+        """Each relaunch link: an anchor that opens it and a field to copy it from."""
+        wanted = [
+            (link.label, url, link.hint)
+            for link in info.display.links
+            # the model drops a link that is not http(s); checked again here, where it
+            # becomes an anchor, for a SessionInfo built without validation
+            if (url := http_link(link.url)) is not None
+        ]
+        if wanted == self._shown_links:
+            return
+        self._shown_links = wanted
+        old = list(self.links.children)
+        rows = []
+        for label, url, hint in wanted:
+            anchor = widgets.HTML(
+                value=(
+                    f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener' "
+                    f"title='{html.escape(hint, quote=True)}' style='color:"
+                    f"var(--jp-content-link-color,#1976d2);text-decoration:underline'>"
+                    f"{html.escape(label)}</a>"
+                ),
+                layout=widgets.Layout(width="16em"),
+            )
+            field = widgets.Text(value=url, layout=widgets.Layout(width="28em"))
+            field.observe(self._keep(url), names="value")
+            rows.append(widgets.HBox([anchor, field]))
+        self.links.children = rows
+        for row in old:
+            _close_all(row)
+
+    @staticmethod
+    def _keep(url: str) -> Callable[[dict[str, Any]], None]:
+        """A copy field holds its link: an edit is put back (select it and copy)."""
+
+        def restore(change: dict[str, Any]) -> None:
+            if change["new"] != url:
+                change["owner"].value = url
+
+        return restore
 
     def _show_time(self, info: SessionInfo) -> None:
         left = info.seconds_left
@@ -252,7 +471,7 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
                             self._show(self.info)
                 continue
             self.paused = False
-            self.refresh()
+            self._refresh(scan=False)
 
     @property
     def running(self) -> bool:
@@ -274,14 +493,15 @@ class SessionStatus(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no ty
                 with contextlib.suppress(ValueError):
                     self._shell.events.unregister(event, callback)
             self._shell = None
-        for row in (self.time_row, self.memory_row):
-            for part in row.children:
-                part.layout.close()
-                part.close()
-            row.layout.close()
-            row.close()
-        for part in (self.header, self.note):
-            part.layout.close()
-            part.close()
+        for part in self.children:
+            _close_all(part)
         self.layout.close()
         super().close()
+
+
+def _close_all(widget: Any) -> None:
+    """Close `widget`, its children and their layouts (each has a comm of its own)."""
+    for child in getattr(widget, "children", ()):
+        _close_all(child)
+    widget.layout.close()
+    widget.close()

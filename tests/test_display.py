@@ -9,7 +9,7 @@ import json
 import shutil
 import subprocess
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from ts_fixtures import FIXTURE_FILES, FIXTURES, JS, session
@@ -21,11 +21,14 @@ from binderfed_sdk._format import (
     worst_level,
 )
 from binderfed_sdk.cli._main import summary_of, write_summary
+from binderfed_sdk.cli._session import session_lines
 from binderfed_sdk.federation._limits import SessionLimits
+from binderfed_sdk.insession._display import changes_text, memory_trend, relaunch_links
+from binderfed_sdk.insession._member import latest_link
+from binderfed_sdk.insession._model import SessionInfo
+from binderfed_sdk.insession._reader import SessionInfoReader
+from binderfed_sdk.insession._rules import StopWindow
 from binderfed_sdk.widget import SessionStatus
-
-if TYPE_CHECKING:
-    from binderfed_sdk.insession._model import SessionInfo
 
 GIB, MIB = 1 << 30, 1 << 20
 
@@ -180,7 +183,14 @@ def test_warnings_are_the_same_words() -> None:
     (bar,) = status_bar(info, None)
     assert bar["level"] == "danger"
     assert bar["notification"] == info.display.notification
-    assert "will stop in about 1 min 40 s before the session age limit." in bar["notification"]
+    assert bar["notification"].startswith(
+        "This Binder session on gesis will stop in about 1 min 40 s, up to 51 min 20 s later "
+        "(between 10:32 and 11:24 UTC). The first limit to act is the session age limit"
+    )
+    # the terminal's `binderfed session` prints the same warnings
+    lines = session_lines(info)
+    for warning in info.display.warnings:
+        assert f"Warning: {warning}" in lines
 
 
 def test_a_window_is_not_read_a_second_short_by_float_noise() -> None:
@@ -190,3 +200,240 @@ def test_a_window_is_not_read_a_second_short_by_float_noise() -> None:
     assert format_span(960.0 - 1e-9) == "16 min"
     assert format_span(959.4) == "15 min 59 s"
     assert format_span(None) == "?"
+
+
+# --- warnings that name the cause, say when, and what to do ----------------------------------
+
+NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+#: mybinder.org's numbers, a server that stops itself after 10 min, a CPU budget of 2 h
+LIMITS = SessionLimits(idle_timeout=600, server_idle_timeout=600, max_age=21_600, cpu_seconds=7200)
+#: cause -> (the limit named, what the warning must tell to do, what it must not)
+CAUSES = {
+    "idle": ("the hub's idle culler", "keep this tab open and in the foreground", None),
+    "server-idle": (
+        "the Jupyter server's own idle shutdown",
+        "keep this tab open and in the foreground",
+        None,
+    ),
+    "max-age": (
+        "the session age limit",
+        "Nothing keeps a session past its age limit",
+        "foreground",
+    ),
+    "cpu": ("the CPU-time budget", "Heavy computation brings the stop closer", "foreground"),
+}
+
+
+@pytest.mark.parametrize("cause", sorted(CAUSES))
+def test_a_time_warning_names_the_cause_when_and_what_to_do(cause: str) -> None:
+    name, todo, never = CAUSES[cause]
+    info = session(
+        now=NOW,
+        limits=LIMITS,
+        seconds_left=100.0,
+        seconds_left_latest=1060.0,
+        cull_reason=cause,
+    )
+    assert info.time_level == "danger"
+    warning = info.display.warnings[0]
+    # which limit comes first, in words
+    assert f"The first limit to act is {name}" in warning
+    assert info.display.first_limit == name
+    # when: an interval, as durations and clock times
+    assert "in about 1 min 40 s" in warning
+    assert "up to 16 min later (between 10:01 and 10:17 UTC)" in warning
+    # only idle stops depend on what runs
+    assert ("if nothing runs" in warning) == (cause in ("idle", "server-idle"))
+    # what to do: save, download (the button's own label), and what helps against this cause
+    assert "Save your work and download it (Download my work)" in warning
+    assert info.display.download_label == "Download my work"
+    assert todo in warning
+    if never:
+        assert never not in warning
+    # the notification says the same, with the link that opens this commit again
+    notification = info.display.notification
+    assert notification is not None
+    assert f"The first limit to act is {name}" in notification
+    assert "up to 16 min later (between 10:01 and 10:17 UTC)" in notification
+    assert "save your work and download it (Download my work)" in notification
+    assert notification.endswith(f"Open this exact commit again: {info.persistent_link}")
+    # the status bar counts down with the live twin: the same words at the reading
+    live = info.display.live.warning
+    assert live is not None
+    assert live.replace("{time_left}", "1 min 40 s") == warning
+
+
+def test_the_idle_warning_explains_the_foreground_tab() -> None:
+    info = session(
+        now=NOW, limits=LIMITS, seconds_left=100.0, seconds_left_latest=1060.0, cull_reason="idle"
+    )
+    warning = info.display.warnings[0]
+    assert (
+        "To keep the session, run something, or keep this tab open and in the foreground: "
+        "browsers slow down background tabs, and JupyterLab then stops reporting your activity."
+    ) in warning
+    assert "it stops sessions where nothing has run for 10 min" in warning
+
+
+def test_a_warning_without_a_later_bound_or_with_no_time_left() -> None:
+    # the CPU budget alone: no later bound (an idle session uses no CPU)
+    cpu = session(
+        now=NOW, limits=LIMITS, seconds_left=90.0, seconds_left_latest=None, cull_reason="cpu"
+    )
+    assert "in about 1 min 30 s at the earliest (from 10:01 UTC)" in cpu.display.warnings[0]
+    # past the earliest stop: any moment, within the window that is left
+    late = session(
+        now=NOW, limits=LIMITS, seconds_left=0.0, seconds_left_latest=300.0, cull_reason="idle"
+    )
+    assert (
+        "This session stops any moment now if nothing runs, within 5 min."
+        in (late.display.warnings[0])
+    )
+    # a fixed time (the window is closed): one clock time
+    fixed = session(
+        now=NOW, limits=LIMITS, seconds_left=90.0, seconds_left_latest=90.0, cull_reason="max-age"
+    )
+    assert "in about 1 min 30 s (at 10:01 UTC)" in fixed.display.warnings[0]
+
+
+def test_no_time_warning_while_time_is_plenty() -> None:
+    info = session(now=NOW)  # 42 min before the age limit, memory at 30 %
+    assert info.level == "ok"
+    assert info.display.warnings == []
+    # the live twin is there all the same, for a countdown crossing a threshold
+    assert info.display.live.warning is not None
+    assert "{time_left}" in info.display.live.warning
+
+
+def test_the_kernel_warning_names_the_kernel_culler() -> None:
+    info = session(
+        now=NOW,
+        limits=SessionLimits(max_age=21_600, cpu_seconds=None),
+        seconds_left=690.0,
+        seconds_left_latest=810.0,
+        server_idle_seconds_left=690.0,
+        cull_reason="server-idle",
+        kernels=1,
+        kernel_stop=StopWindow(reason="kernel", earliest=90.0, latest=150.0),
+    )
+    (warning,) = info.display.warnings
+    assert warning == (
+        "your kernel stops in about 1 min 30 s if it stays idle, up to 1 min later (the "
+        "session goes on; the kernel's variables are lost): the kernel culler stops kernels "
+        "idle for 10 min. Run a cell to keep it, or save what it holds (write results to files)."
+    )
+
+
+def test_the_memory_warning_names_the_limit_and_what_to_do() -> None:
+    info = session(memory_used=int(1.7 * GIB))
+    (warning,) = info.display.warnings
+    assert warning == (
+        "memory is close to the limit (1.7 / 2.0 GiB, 85%): past 2.0 GiB the kernel is killed "
+        "and its variables are lost. Save your work and download it (Download my work); free "
+        "memory (delete large variables) or restart the kernel."
+    )
+
+
+# --- relaunch links -------------------------------------------------------------------------
+
+
+def test_relaunch_links() -> None:
+    info = session()
+    assert [(link.label, link.url) for link in info.display.links] == [
+        ("Open this exact commit again", info.persistent_link),
+        ("Open the latest", "https://mybinder.org/v2/gh/binder-examples/requirements/HEAD"),
+    ]
+    assert info.display.links[0].hint == "commit abc123, as in this session (a persistent link)"
+    assert info.display.links[1].hint.startswith("the newest commit of the default branch")
+    branch = session(latest_link="https://mybinder.org/v2/gh/binder-examples/requirements/main")
+    assert branch.display.links[1].hint.startswith("the newest commit of main")
+    # no persistent link, no latest: nothing offered
+    assert session(persistent_link=None, latest_link=None).display.links == []
+
+
+@pytest.mark.parametrize(
+    "link", ["javascript:alert(document.cookie)//", "JavaScript:alert(1)", "data:text/html,x"]
+)
+def test_only_http_relaunch_links(link: str) -> None:
+    info = session(latest_link=link)
+    assert info.latest_link is None
+    assert "latest_link: not an http(s) URL, not shown" in info.notes
+    assert [item.label for item in info.display.links] == ["Open this exact commit again"]
+    # a SessionInfo built without validation: the display checks again
+    raw = SessionInfo.model_construct(
+        **{**dict(session()), "persistent_link": link, "latest_link": link}
+    )
+    assert relaunch_links(raw) == []
+
+
+@pytest.mark.parametrize(
+    ("request_", "persistent", "latest"),
+    [
+        # launched on a branch: the branch again (it moves on)
+        (
+            "v2/gh/org/repo/main",
+            "v2/gh/org/repo/abc123",
+            "https://mybinder.org/v2/gh/org/repo/main",
+        ),
+        # launched at an exact commit: the default branch
+        (
+            "v2/gh/org/repo/abc123",
+            "v2/gh/org/repo/abc123",
+            "https://mybinder.org/v2/gh/org/repo/HEAD",
+        ),
+        (
+            "v2/gl/group/repo/abc",
+            "v2/gl/group/repo/abc",
+            "https://mybinder.org/v2/gl/group/repo/HEAD",
+        ),
+        # launched at HEAD, resolved to a commit: HEAD again
+        (
+            "v2/gh/org/repo/HEAD",
+            "v2/gh/org/repo/abc123",
+            "https://mybinder.org/v2/gh/org/repo/HEAD",
+        ),
+        # a DOI has no newer version to open
+        ("v2/zenodo/10.5281/zenodo.3242074", "v2/zenodo/10.5281/zenodo.3242074", None),
+        (None, "v2/gh/org/repo/abc123", None),
+    ],
+)
+def test_the_latest_link(request_: str | None, persistent: str, latest: str | None) -> None:
+    assert latest_link("https://mybinder.org/", request_, persistent) == latest
+
+
+def test_the_reader_makes_both_links() -> None:
+    environ = {
+        "BINDER_LAUNCH_HOST": "https://mybinder.org/",
+        "BINDER_REQUEST": "v2/gh/binder-examples/requirements/main",
+        "BINDER_PERSISTENT_REQUEST": "v2/gh/binder-examples/requirements/4f1ab2c",
+    }
+    info = SessionInfoReader(environ=environ, cgroup_root=None, status={}).read(now=NOW)
+    assert [link.url for link in info.display.links] == [
+        "https://mybinder.org/v2/gh/binder-examples/requirements/4f1ab2c",
+        "https://mybinder.org/v2/gh/binder-examples/requirements/main",
+    ]
+
+
+# --- what a cull would lose, memory over time -----------------------------------------------
+
+
+def test_changes_text() -> None:
+    assert changes_text(0, 0, []) == "No file changed since the session started."
+    assert changes_text(1, 300, ["a.ipynb"]) == (
+        "1 file changed since the session started (300 B): a.ipynb."
+    )
+    assert changes_text(2, 3 * MIB, ["a.ipynb", "b.csv"]) == (
+        "2 files changed since the session started (3 MiB): a.ipynb and b.csv."
+    )
+    assert changes_text(5, GIB, ["a", "b", "c", "d", "e"]) == (
+        "5 files changed since the session started (1.0 GiB): a, b, c and 2 more."
+    )
+
+
+def test_memory_trend() -> None:
+    samples = [(float(t), used) for t, used in enumerate([0, 512 * MIB, GIB, 2 * GIB])]
+    assert memory_trend(samples, 900, 2 * GIB) == (
+        "last 15 min: ▁▃▅█ (0 B to 2.0 GiB, limit 2.0 GiB)"
+    )
+    assert memory_trend([(0.0, 300 * MIB)], 900, None) == "last 15 min: █ (300 MiB)"
+    assert memory_trend([], 900, None) is None

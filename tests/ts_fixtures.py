@@ -2,6 +2,8 @@
 
 - js/src/__tests__/duration-vectors.json: `format_duration` (the one formatter) on the
   seconds the status bar's countdown twin must write the same way;
+- js/src/__tests__/bytes-vectors.json: `format_bytes` on the sizes the popup's list of changed
+  files writes with its twin (unit edges, and exact halves: Python rounds them to even);
 - js/src/__tests__/session-answers.json: the server extension's answers (`SessionInfo`
   JSON, display strings and levels included) for the cases the jest tests use.
 
@@ -19,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from binderfed_sdk._format import format_duration
+from binderfed_sdk._format import format_bytes, format_duration
 from binderfed_sdk.federation._limits import SessionLimits
 from binderfed_sdk.insession._model import SessionInfo
 from binderfed_sdk.insession._rules import StopWindow
@@ -42,6 +44,27 @@ def duration_vectors() -> dict[str, str]:
     return {repr(value): format_duration(value) for value in [*EDGES, *range(0, 7200, 37)]}
 
 
+#: the edges of each unit, exact halves (ties), a few negatives
+BYTE_EDGES = [
+    0, 0.5, 1, 1.5, 2.5, 999, 1000, 1023, 1023.4, 1023.5, 1023.6, 1024, 1025, 1535, 1536, 1537,
+    2560, 3584, 10_240, 102_400, 1_048_575, 1_048_576, 1_572_864, 2_621_440, 104_857_600,
+    209_715_200, 471_859_200, 1_073_741_823, 1_073_741_824, 1_181_116_006, 1_342_177_280,
+    1_879_048_192, 2_147_483_648, 10 * GIB * 1024, 2**53, -1, -0.4, -1536, -1_342_177_280,
+]  # fmt: skip
+
+
+def bytes_vectors() -> dict[str, str]:
+    """Bytes (as JSON keys) -> text: the edges, quarters of a GiB and halves of a MiB and a KiB
+    (ties of the rounding), then a geometric sweep up to a few TiB."""
+    ties = [
+        *(m * GIB / 4 for m in range(1, 41)),
+        *(m * MIB / 2 for m in range(1, 41)),
+        *(m * 1024 / 2 for m in range(1, 41)),
+    ]
+    sweep = [round(1.37**k) for k in range(100)]
+    return {repr(value): format_bytes(value) for value in [*BYTE_EDGES, *ties, *sweep]}
+
+
 def session(**fields: Any) -> SessionInfo:
     """A reading in a mybinder.org session on gesis, 42 min before its age limit."""
     base: dict[str, Any] = {
@@ -52,6 +75,7 @@ def session(**fields: Any) -> SessionInfo:
         "repo_url": "https://github.com/binder-examples/requirements",
         "ref": "abc123",
         "persistent_link": "https://mybinder.org/v2/gh/binder-examples/requirements/abc123",
+        "latest_link": "https://mybinder.org/v2/gh/binder-examples/requirements/HEAD",
         "launch_host": "https://mybinder.org/",
         "started": datetime(2024, 5, 1, 4, 43, tzinfo=UTC),
         "last_activity": datetime(2024, 5, 1, 10, 30, tzinfo=UTC),
@@ -113,6 +137,7 @@ def session_answers() -> dict[str, Any]:
 
 FIXTURE_FILES = {
     "duration-vectors.json": duration_vectors,
+    "bytes-vectors.json": bytes_vectors,
     "session-answers.json": session_answers,
 }
 
