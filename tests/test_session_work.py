@@ -241,7 +241,7 @@ def test_run_a_notebook_in_the_session(session: Session, tmp_path: Path) -> None
         4,
         5,
     ]
-    nbformat.validate(done)  # type: ignore[no-untyped-call]
+    nbformat.validate(done)
     # the kernel ran in the notebook's folder
     session.download("nb/result.txt", tmp_path / "result.txt")
     assert (tmp_path / "result.txt").read_text() == "42"

@@ -318,7 +318,9 @@ class AsyncSession:
         """Execute a notebook in a new kernel of the session, as nbclient does (cells in
         order, `timeout` seconds per cell, `raises-exception` tags); the executed notebook
         (nbformat). `notebook`: a path in the session (str), a local file (path-like) or the
-        notebook itself. `parameters` are injected as papermill does."""
+        notebook itself. `parameters` are injected as papermill does. With a `timeout`, a
+        run that could not finish before the session's max age is refused first (when the
+        session's binderfed extension tells its time left)."""
         from binderfed_sdk.jupyter._async_notebook import arun_notebook  # noqa: PLC0415
 
         return await arun_notebook(
@@ -328,7 +330,16 @@ class AsyncSession:
             parameters=parameters,
             allow_errors=allow_errors,
             kernel=kernel,
+            time_left=await self._max_age_left() if timeout is not None else None,
         )
+
+    async def _max_age_left(self) -> float | None:
+        """Seconds before the session's max age stops it, when its extension says."""
+        try:
+            info = await self.info()
+        except HubError:  # no binderfed extension (or it failed): not known
+            return None
+        return info.max_age_seconds_left
 
     async def status(self) -> SessionStatus:
         """The Jupyter server's own record: started, last activity, kernels, connections.

@@ -314,7 +314,9 @@ class Session:
         """Execute a notebook in a new kernel of the session, as nbclient does (cells in
         order, `timeout` seconds per cell, `raises-exception` tags); the executed notebook
         (nbformat). `notebook`: a path in the session (str), a local file (path-like) or the
-        notebook itself. `parameters` are injected as papermill does."""
+        notebook itself. `parameters` are injected as papermill does. With a `timeout`, a
+        run that could not finish before the session's max age is refused first (when the
+        session's binderfed extension tells its time left)."""
         from binderfed_sdk.jupyter._notebook import run_notebook  # noqa: PLC0415
 
         return run_notebook(
@@ -324,7 +326,16 @@ class Session:
             parameters=parameters,
             allow_errors=allow_errors,
             kernel=kernel,
+            time_left=self._max_age_left() if timeout is not None else None,
         )
+
+    def _max_age_left(self) -> float | None:
+        """Seconds before the session's max age stops it, when its extension says."""
+        try:
+            info = self.info()
+        except HubError:  # no binderfed extension (or it failed): not known
+            return None
+        return info.max_age_seconds_left
 
     def status(self) -> SessionStatus:
         """The Jupyter server's own record: started, last activity, kernels, connections.

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from binderfed_sdk._errors import ExecutionError, ExecutionTimeout
+from binderfed_sdk._errors import ExecutionError, ExecutionTimeout, SessionError
+from binderfed_sdk._format import format_duration
 from binderfed_sdk._lazy import publish
 from binderfed_sdk.jupyter._async_kernel import AsyncKernel
 from binderfed_sdk.jupyter._cells import (
@@ -59,12 +60,23 @@ async def arun_notebook(
     allow_errors: bool = False,
     kernel: str | None = None,
     cwd: str | None = None,
+    time_left: float | None = None,
 ) -> Any:
     """Execute `notebook` in a new kernel of the session (shut down afterwards); the executed
-    notebook (nbformat). `timeout`: seconds per cell."""
+    notebook (nbformat). `timeout`: seconds per cell. `time_left`: seconds before the
+    session is stopped whatever runs (its max age): a run whose cells' timeouts add up to
+    more is refused before it starts."""
     nb, folder = await _load(server, notebook)
     if parameters:
         nb = inject_parameters(nb, parameters)
+    cells = sum(1 for cell in nb.cells if cell.cell_type == "code" and cell.source.strip())
+    if timeout is not None and time_left is not None and timeout * cells > time_left:
+        msg = (
+            f"the notebook may need up to {format_duration(timeout * cells)} ({cells} cells "
+            f"of up to {format_duration(timeout)}), but the session is stopped in "
+            f"{format_duration(time_left)} at the latest (its max age): not started"
+        )
+        raise SessionError(msg, hub=server.url)
     name = kernel or kernel_name(nb)
     async with AsyncKernel(
         server, name, path=remote_path(cwd) if cwd is not None else folder
