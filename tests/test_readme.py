@@ -140,6 +140,7 @@ def test_readme_python_examples_run_against_local_servers(
     assert "True " in out  # hub.health().ok
     assert "ready " in out  # the build's last event
     assert f"{jupyter_server.url} 0" in out  # the session's URL, no kernel running
+    assert "{'text/plain': '42'}" in out  # a kernel in the session ran the code
     assert jupyter_server.token not in out  # the session's repr and URL never show it
     assert jupyter_server.process.wait(30) == 0  # leaving `with` shut the session down
 
