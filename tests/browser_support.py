@@ -217,6 +217,38 @@ class JupyterLab:
             self._log.close()
             self._log = None
 
+    def put_file(self, path: str, content: str | dict[str, Any]) -> None:
+        """Write a file (text) or a notebook (its JSON as a dict) through the contents API,
+        as the front end would; its folders first."""
+        parts = path.split("/")
+        headers = {"Authorization": f"token {self.token}"}
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            response = httpx.put(
+                f"{self.url}api/contents/{folder}",
+                json={"type": "directory"},
+                headers=headers,
+                timeout=10,
+            )
+            assert response.status_code in (200, 201), response.text
+        body: dict[str, Any] = (
+            {"type": "notebook", "format": "json", "content": content}
+            if isinstance(content, dict)
+            else {"type": "file", "format": "text", "content": content}
+        )
+        response = httpx.put(
+            f"{self.url}api/contents/{path}", json=body, headers=headers, timeout=10
+        )
+        assert response.status_code in (200, 201), response.text
+
+    def delete_file(self, path: str) -> None:
+        response = httpx.delete(
+            f"{self.url}api/contents/{path}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=10,
+        )
+        assert response.status_code == 204, response.text
+
     def get_json(self, path: str) -> tuple[int, Any]:
         """GET `<base_url><path>` with the token; the status and the decoded body (or text)."""
         response = httpx.get(
@@ -226,6 +258,25 @@ class JupyterLab:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, response.text
+
+
+def one_cell_notebook(source: str) -> dict[str, Any]:
+    """A notebook with one code cell holding `source`."""
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "first",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": source,
+            }
+        ],
+    }
 
 
 def output_dir() -> Path:

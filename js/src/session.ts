@@ -27,6 +27,15 @@ export interface ILiveText {
   notification: string | null;
 }
 
+/** A link that opens the repository again: "Open this exact commit again", "Open the latest". */
+export interface IRelaunchLink {
+  label: string;
+  /** Always an http(s) link: any other is dropped when the answer is read. */
+  url: string;
+  /** What it opens: "commit 4f1ab2c9d0e1, as in this session (a persistent link)". */
+  hint: string;
+}
+
 /**
  * The words the session is shown with, written once by the server extension
  * (`binderfed_sdk._format`): the status bar shows them as they are.
@@ -44,6 +53,8 @@ export interface IDisplay {
   details: string[];
   notification: string | null;
   live: ILiveText;
+  /** Open this exact commit again, open the latest (http(s) only). */
+  links: IRelaunchLink[];
 }
 
 /**
@@ -60,6 +71,8 @@ export interface ISessionInfo {
   member: string | null;
   /** A link that launches the same repository at the same ref again (http(s) only). */
   persistent_link: string | null;
+  /** A link that launches the newest version of the repository (http(s) only). */
+  latest_link: string | null;
   /** When the session is predicted to stop, in seconds from the answer. */
   seconds_left: number | null;
   cull_reason: CullReason | null;
@@ -109,8 +122,55 @@ function parseLive(raw: unknown): ILiveText {
   };
 }
 
+/** The labels of the relaunch links, for an answer that names none (older server). */
+export const EXACT_LABEL = 'Open this exact commit again';
+export const LATEST_LABEL = 'Open the latest';
+
+/**
+ * The relaunch links of an answer: its `display.links` (http(s) only, each link once), or,
+ * from a server that sends none, its `persistent_link` and `latest_link`.
+ */
+function parseLinks(
+  raw: unknown,
+  persistent: string | null,
+  latest: string | null
+): IRelaunchLink[] {
+  const links: IRelaunchLink[] = [];
+  const add = (label: unknown, url: unknown, hint: unknown): void => {
+    const link = httpLink(url);
+    if (
+      typeof label === 'string' &&
+      label !== '' &&
+      link !== null &&
+      !links.some(known => known.url === link)
+    ) {
+      links.push({
+        label,
+        url: link,
+        hint: typeof hint === 'string' ? hint : ''
+      });
+    }
+  };
+  if (Array.isArray(raw)) {
+    for (const item of raw) {
+      if (isObject(item)) {
+        add(item.label, item.url, item.hint);
+      }
+    }
+    return links;
+  }
+  add(EXACT_LABEL, persistent, '');
+  add(LATEST_LABEL, latest, '');
+  return links;
+}
+
 /** The display strings; an answer inside Binder without them is refused. */
-function parseDisplay(value: unknown, required: boolean): IDisplay {
+function parseDisplay(
+  value: unknown,
+  required: boolean,
+  persistent: string | null = null,
+  latest: string | null = null
+): IDisplay {
   const valid = isObject(value) && typeof value.summary === 'string';
   if (!valid && required) {
     throw new Error(
@@ -130,7 +190,8 @@ function parseDisplay(value: unknown, required: boolean): IDisplay {
     warnings: strings(raw.warnings),
     details: strings(raw.details),
     notification: textOrNull(raw.notification),
-    live: parseLive(raw.live)
+    live: parseLive(raw.live),
+    links: parseLinks(raw.links, persistent, latest)
   };
 }
 
@@ -178,11 +239,14 @@ export function parseSessionInfo(data: unknown): ISessionInfo {
     : [];
   const level = (key: string): Level =>
     isLevel(data[key]) ? (data[key] as Level) : 'ok';
+  const persistent = httpLink(data.persistent_link);
+  const latest = httpLink(data.latest_link);
   return {
     in_binder: data.in_binder,
     reason: textOrNull(data.reason),
     member: textOrNull(data.member),
-    persistent_link: httpLink(data.persistent_link),
+    persistent_link: persistent,
+    latest_link: latest,
     seconds_left: isNumber(data.seconds_left) ? data.seconds_left : null,
     cull_reason:
       reason === 'idle' || reason === 'max-age' || reason === 'cpu'
@@ -195,7 +259,7 @@ export function parseSessionInfo(data: unknown): ISessionInfo {
       minutes,
       level
     })),
-    display: parseDisplay(data.display, data.in_binder)
+    display: parseDisplay(data.display, data.in_binder, persistent, latest)
   };
 }
 

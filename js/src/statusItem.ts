@@ -1,9 +1,8 @@
-import { Clipboard } from '@jupyterlab/apputils';
-import { Popup, showPopup } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
 import { SessionMonitor } from './monitor';
-import { persistentLinkRow } from './link';
+import { IPanelActions, SessionPanel } from './panel';
+import { AnchoredPopup } from './popup';
 import { Level, statusView } from './session';
 
 const LEVEL_CLASS: { [level in Level]: string | null } = {
@@ -13,15 +12,17 @@ const LEVEL_CLASS: { [level in Level]: string | null } = {
 };
 
 /**
- * The status-bar item: `gesis · 11 min 40 s left if nothing runs · 1.1 / 2.0 GiB`, amber or
- * red when time or memory runs short, details on hover (title) and on click (a popup with a
- * button copying the persistent link). The words are the server extension's (the same as
- * the CLI's and the widget's); only the time left is counted down here.
+ * The status item: `gesis · 11 min 40 s left if nothing runs · 1.1 / 2.0 GiB`, amber or
+ * red when time or memory runs short, details on hover (title) and on click a popup: the
+ * details, "Download my work", the files changed, memory over time, the relaunch links.
+ * The words are the server extension's (the same as the CLI's and the widget's); only the
+ * time left is counted down here. In JupyterLab's status bar, or Notebook 7's top bar.
  */
 export class SessionStatusItem extends Widget {
-  constructor(monitor: SessionMonitor) {
+  constructor(monitor: SessionMonitor, actions: IPanelActions) {
     super();
     this._monitor = monitor;
+    this._actions = actions;
     this.addClass('bf-SessionStatus');
     this.addClass('jp-mod-highlighted');
     this.node.setAttribute('role', 'button');
@@ -49,8 +50,7 @@ export class SessionStatusItem extends Widget {
     if (this.isDisposed) {
       return;
     }
-    this._popup?.dispose();
-    this._popup = null;
+    this._closePopup();
     super.dispose();
   }
 
@@ -76,15 +76,17 @@ export class SessionStatusItem extends Widget {
     if (this._text.textContent !== view.text) {
       this._text.textContent = view.text;
     }
-    const title = [...view.details, 'Click for the persistent link.'].join(
-      '\n'
-    );
+    const title = [
+      ...view.details,
+      'Click to download your work and for the relaunch links.'
+    ].join('\n');
     if (this.node.title !== title) {
       this.node.title = title;
     }
     this._setLevel(view.level);
-    if (this._popup !== null && !this._popup.isDisposed) {
-      this._fillDetails(view.details);
+    if (this._panel !== null) {
+      this._panel.setDetails(view.details);
+      this._panel.setLinks(info.display.links);
     }
   }
 
@@ -97,50 +99,41 @@ export class SessionStatusItem extends Widget {
     this.node.dataset.level = level;
   }
 
+  private _closePopup(): void {
+    this._popup?.dispose();
+    this._popup = null;
+    this._panel = null;
+  }
+
   private _togglePopup(): void {
     if (this._popup !== null && !this._popup.isDisposed) {
-      this._popup.dispose();
-      this._popup = null;
+      this._closePopup();
       return;
     }
     const info = this._monitor.info;
     if (info === null || !info.in_binder) {
       return;
     }
-    const body = new Widget();
-    body.addClass('bf-SessionPopup');
-    this._details = document.createElement('div');
-    this._details.className = 'bf-SessionPopup-details';
-    body.node.appendChild(this._details);
-    this._fillDetails(statusView(info, this._monitor.secondsLeft).details);
-
-    // checked again where it becomes an anchor: only http(s) links are ever rendered
-    const row = persistentLinkRow(info.persistent_link, text =>
-      Clipboard.copyToSystem(text)
-    );
-    if (row !== null) {
-      body.node.appendChild(row);
-    }
-    this._popup = showPopup({ body, anchor: this, align: 'left' });
-  }
-
-  private _fillDetails(lines: string[]): void {
-    if (this._details === null) {
-      return;
-    }
-    this._details.replaceChildren(
-      ...lines.map((line, index) => {
-        const div = document.createElement('div');
-        div.className =
-          index === 0 ? 'bf-SessionPopup-title' : 'bf-SessionPopup-line';
-        div.textContent = line;
-        return div;
-      })
-    );
+    const panel = new SessionPanel(this._actions);
+    const popup = new AnchoredPopup({ body: panel.node, anchor: this.node });
+    panel.onResize = () => popup.reposition();
+    popup.disposed.connect(() => {
+      if (this._popup === popup) {
+        this._popup = null;
+        this._panel = null;
+      }
+    });
+    this._panel = panel;
+    this._popup = popup;
+    panel.setDetails(statusView(info, this._monitor.secondsLeft).details);
+    panel.setLinks(info.display.links);
+    popup.launch();
+    void panel.refresh();
   }
 
   private _monitor: SessionMonitor;
+  private _actions: IPanelActions;
   private _text: HTMLSpanElement;
-  private _popup: Popup | null = null;
-  private _details: HTMLDivElement | null = null;
+  private _popup: AnchoredPopup | null = null;
+  private _panel: SessionPanel | null = null;
 }

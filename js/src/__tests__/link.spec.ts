@@ -1,7 +1,7 @@
 /**
  * @jest-environment jsdom
  */
-import { persistentLinkRow } from '../link';
+import { persistentLinkRow, relaunchLinkRow } from '../link';
 import { httpLink, parseSessionInfo } from '../session';
 
 import answers from './session-answers.json';
@@ -67,4 +67,29 @@ describe('persistentLinkRow: the popup anchor', () => {
       expect(persistentLinkRow(value, () => undefined)).toBeNull();
     }
   );
+});
+
+describe('relaunchLinkRow: the relaunch links', () => {
+  it('makes an anchor with the label, the link as text, a copy button', () => {
+    const copied: string[] = [];
+    const url = 'https://mybinder.org/v2/gh/o/r/HEAD';
+    const row = relaunchLinkRow(
+      { label: 'Open the latest', url, hint: 'the newest commit' },
+      text => copied.push(text)
+    );
+    const anchor = row!.querySelector('a')!;
+    expect(anchor.getAttribute('href')).toBe(url);
+    expect(anchor.textContent).toBe('Open the latest');
+    expect(anchor.rel).toBe('noopener noreferrer');
+    expect(row!.textContent).toContain(url);
+    expect(row!.textContent).toContain('the newest commit');
+    row!.querySelector('button')!.click();
+    expect(copied).toEqual([url]);
+  });
+
+  it.each(HOSTILE.map(value => [value]))('makes no row for %p', value => {
+    expect(
+      relaunchLinkRow({ label: 'Open the latest', url: value }, () => undefined)
+    ).toBeNull();
+  });
 });

@@ -252,3 +252,51 @@ describe('nextPollInterval', () => {
     ]);
   });
 });
+
+describe('the relaunch links', () => {
+  const exact = 'https://mybinder.org/v2/gh/o/r/4f1ab2c9d0e1';
+  const latest = 'https://mybinder.org/v2/gh/o/r/HEAD';
+
+  it("keeps the answer's display.links, http(s) only, each once", () => {
+    const info = answer('max-age', {
+      display: {
+        ...answers['max-age'].display,
+        links: [
+          { label: 'Open this exact commit again', url: exact, hint: 'commit' },
+          { label: 'Open the latest', url: latest, hint: 'newest' },
+          { label: 'Again', url: exact, hint: '' },
+          { label: 'Evil', url: 'javascript:alert(1)', hint: '' },
+          { label: 42, url: latest }
+        ]
+      }
+    });
+    expect(info.display.links).toEqual([
+      { label: 'Open this exact commit again', url: exact, hint: 'commit' },
+      { label: 'Open the latest', url: latest, hint: 'newest' }
+    ]);
+  });
+
+  it('makes them from persistent_link and latest_link for a server without them', () => {
+    const display: { [key: string]: unknown } = {
+      ...answers['max-age'].display
+    };
+    delete display.links;
+    const info = answer('max-age', {
+      persistent_link: exact,
+      latest_link: latest,
+      display
+    });
+    expect(info.latest_link).toBe(latest);
+    expect(info.display.links.map(link => [link.label, link.url])).toEqual([
+      ['Open this exact commit again', exact],
+      ['Open the latest', latest]
+    ]);
+    const hostile = answer('max-age', {
+      persistent_link: exact,
+      latest_link: 'javascript:alert(1)',
+      display
+    });
+    expect(hostile.latest_link).toBeNull();
+    expect(hostile.display.links.map(link => link.url)).toEqual([exact]);
+  });
+});
