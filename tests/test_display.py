@@ -183,10 +183,16 @@ def test_warnings_are_the_same_words() -> None:
     (bar,) = status_bar(info, None)
     assert bar["level"] == "danger"
     assert bar["notification"] == info.display.notification
-    assert bar["notification"].startswith(
+    # the toast's first 140 characters: when, which limit, what to do
+    head = (
+        "Binder stops this session in about 1 min 40 s (the session age limit): download your work."
+    )
+    assert bar["notification"].startswith(head)
+    assert len(head) <= 140
+    assert (
         "This Binder session on gesis will stop in about 1 min 40 s, up to 51 min 20 s later "
         "(between 10:32 and 11:24 UTC). The first limit to act is the session age limit"
-    )
+    ) in bar["notification"]
     # the terminal's `binderfed session` prints the same warnings
     lines = session_lines(info)
     for warning in info.display.warnings:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["memory_chart_svg"]
 
-WIDTH, HEIGHT = 280, 96
+WIDTH, HEIGHT = 320, 96  # wide enough for 'guarantee 450 MiB' at the right
 #: the plot area inside the picture: room for labels on the right and below
 LEFT, TOP, RIGHT, BOTTOM = 4, 8, 212, 80
 COLOURS = {"used": "#1976d2", "limit": "#d32f2f", "guarantee": "#757575", "axis": "#bdbdbd"}

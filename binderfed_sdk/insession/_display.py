@@ -224,7 +224,10 @@ def _texts(info: SessionInfo, time_left: str | None) -> LiveText:
         todo = TODO.get(info.cull_reason or "", f"{SAVE}.")
         first = f" {acts}." if acts else ""
         warning = f"This session stops {when}.{first} {todo}"
+        # JupyterLab's toast shows the first 140 characters: what, why and what to do first
+        cause = f" ({LIMIT_NAMES[info.cull_reason]})" if info.cull_reason in LIMIT_NAMES else ""
         notification = (
+            f"Binder stops this session in about {time_left}{cause}: download your work. "
             f"This Binder session{on} will stop {when}.{first} Nothing is kept: "
             f"{todo[0].lower()}{todo[1:]}{link}"
         )

@@ -120,9 +120,12 @@ def scan_changes(root: Path, since: float) -> Changes:
 def too_big_message(changes: Changes, limit: int) -> str:
     """Why there is no zip: the total against the limit, and the largest files to look at."""
     names = ", ".join(f"{f.path} ({format_bytes(f.size)})" for f in changes.largest())
+    total, limit_text = format_bytes(changes.total_bytes), format_bytes(limit)
+    if total == limit_text:  # rounded alike: say both in bytes
+        total, limit_text = f"{changes.total_bytes:,} bytes", f"{limit:,} bytes"
     return (
-        f"The changed files come to {format_bytes(changes.total_bytes)}, over the download "
-        f"limit of {format_bytes(limit)}. Largest: {names}. Download the large files one by "
+        f"The changed files come to {total}, over the download "
+        f"limit of {limit_text}. Largest: {names}. Download the large files one by "
         f"one from the file browser, or remove the ones you do not need."
     )
 
