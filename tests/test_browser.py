@@ -566,9 +566,11 @@ def test_cull_warning_offers_download(
     with opened(browser, server, "lab" if app == "jupyterlab" else "tree") as page:
         toast = page.locator(".Toastify__toast", has_text="will stop")
         toast.wait_for(state="visible", timeout=45_000)
-        # the server's words (JupyterLab cuts a toast's text at 140 characters)
+        # the server's words; JupyterLab cuts a toast's text at 140 characters, which keep
+        # when, which limit and what to do
         text = toast.inner_text()
-        assert text.startswith(f"This Binder session on {MEMBER} will stop in about"), text
+        assert text.startswith("Binder stops this session in about "), text
+        assert "(the session age limit): download your work." in text.split("\n")[0], text
         assert toast.get_by_role("button", name="Copy persistent link").is_visible()
         button = toast.get_by_role("button", name=DOWNLOAD)
         page.screenshot(path=str(output_dir() / f"warning-{app}.png"))
