@@ -204,6 +204,11 @@ class ExecutionTimeout(SessionError):
         self.notebook: Any = None
 
 
+class RecipeError(BinderFedError, ValueError):
+    """A configuration file Binder cannot read (`runtime.txt`, `environment.yml`): a build
+    fails with this text, and `binderfed doctor` reports it."""
+
+
 class FederationError(ConfigError):
     """A member list that cannot be loaded or used."""
 

@@ -47,7 +47,7 @@ def test_link_formats() -> None:
     code, out, _ = run("link", "gh/u/r/main", "--json", "--hub", "https://hub.example.org/")
     data = json.loads(out)
     assert data["url"] == "https://hub.example.org/v2/gh/u/r/main"
-    assert set(data["badges"]) == {"markdown", "rst", "html"}
+    assert set(data["badges"]) == {"markdown", "rst", "html", "myst"}
 
 
 def test_link_from_a_binder_link_keeps_its_urlpath() -> None:

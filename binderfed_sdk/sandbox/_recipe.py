@@ -20,6 +20,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict
 
+# repo2docker's rules that need no sandbox live with the doctor (which the sandbox may import)
+from binderfed_sdk._errors import RecipeError
+from binderfed_sdk.doctor._repo2docker import NO_ENVIRONMENT, Runtime, parse_runtime
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -35,13 +39,6 @@ __all__ = [
     "parse_runtime",
     "satisfied_by",
 ]
-
-#: repo2docker's words when no buildpack detects anything and there is no default one
-#: (`repo2docker/app.py`, `Repo2Docker.build`), as mybinder.org fails since 2026-03
-NO_ENVIRONMENT = (
-    "No environment specification found. See "
-    "https://repo2docker.readthedocs.io/en/latest/configuration/ for supported files."
-)
 
 #: configuration files repo2docker reads that the sandbox cannot honour (no root, no conda,
 #: no R, Julia or Nix): each present one is named in a build event
@@ -68,10 +65,6 @@ EXCLUSIVE_BUILDPACKS = {
 }
 
 
-class RecipeError(ValueError):
-    """A configuration file that cannot be read (the build fails with this text)."""
-
-
 class Detection(BaseModel):
     """What repo2docker's detection says of a checkout (all paths relative to it)."""
 
@@ -92,41 +85,6 @@ class Detection(BaseModel):
     unsupported: list[str] = []
     #: repo2docker's refusal (both binder/ and .binder/, an invalid runtime.txt)
     error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Runtime:
-    """`runtime.txt`: `name-version`, `name-version-YYYY-MM-DD` or `name-YYYY-MM-DD`."""
-
-    name: str
-    version: str | None = None
-    date: str | None = None
-
-    @property
-    def python(self) -> str | None:
-        """`X.Y` for a Python runtime with a version (a bare `python-3` is 3's default)."""
-        if self.name != "python" or self.version is None:
-            return None
-        try:
-            release = Version(self.version).release
-        except InvalidVersion:
-            return None
-        return ".".join(str(n) for n in release[:2])
-
-
-def parse_runtime(text: str) -> Runtime:
-    """`runtime.txt` read as repo2docker reads it (`BuildPack.runtime`)."""
-    value = text.strip()
-    parts = value.split("-")
-    if len(parts) not in (2, 4, 5) or not all(parts):
-        msg = f"Invalid runtime.txt: {value}"
-        raise RecipeError(msg)
-    date = "-".join(parts[-3:]) if len(parts) in (4, 5) else None
-    if date is not None and not re.fullmatch(r"\d{4}-\d\d-\d\d", date):
-        msg = f"Invalid runtime.txt date: {date}"
-        raise RecipeError(msg)
-    version = parts[1] if len(parts) in (2, 5) else None
-    return Runtime(parts[0], version, date)
 
 
 @dataclass(frozen=True, slots=True)

@@ -418,7 +418,13 @@ class BuildService(Backend):
                 await self._make_environment(recipe, checkout, staging / "env", emit)
                 (staging / RECIPE_FILE).write_text(recipe.model_dump_json())
                 (staging / ".complete").write_text(f"{commit}\n")
-                staging.rename(target)
+                try:
+                    staging.rename(target)
+                except OSError:
+                    # the members' build services share the cache, each with its own locks:
+                    # another one built this commit at the same time and finished first
+                    if not (target / ".complete").exists():
+                        raise
                 self.build_count += 1
                 return target
             finally:

@@ -12,6 +12,7 @@ from binderfed_sdk._lazy import lazy_exports
 if TYPE_CHECKING:
     from ._providers import PROVIDERS, Provider, ProviderRegistry, RepoProvider
     from ._spec import (
+        BADGE_FORMATS,
         BadgeFormat,
         LaunchLink,
         Spec,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "BADGE_FORMATS": "._spec",
     "BadgeFormat": "._spec",
     "LaunchLink": "._spec",
     "PROVIDERS": "._providers",
@@ -37,6 +39,7 @@ _EXPORTS = {
     "parse_target": "._spec",
 }
 __all__ = [
+    "BADGE_FORMATS",
     "PROVIDERS",
     "BadgeFormat",
     "LaunchLink",

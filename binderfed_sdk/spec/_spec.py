@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 __all__ = [
+    "BADGE_FORMATS",
     "DEFAULT_BADGE",
     "DEFAULT_HUB",
     "BadgeFormat",
@@ -64,7 +65,9 @@ __all__ = [
 
 DEFAULT_HUB: Final = "https://mybinder.org"
 DEFAULT_BADGE: Final = "https://mybinder.org/badge_logo.svg"
-BadgeFormat = Literal["markdown", "rst", "html"]
+BadgeFormat = Literal["markdown", "rst", "html", "myst"]
+#: every badge format, in the order `binderfed link` prints them
+BADGE_FORMATS: Final[tuple[BadgeFormat, ...]] = ("markdown", "rst", "html", "myst")
 
 
 # --- Spec ------------------------------------------------------------------------------------
@@ -314,10 +317,16 @@ def _badge_html(link: str, badge_url: str) -> str:
     return f'<a href="{html.escape(link)}">{image}</a>'
 
 
+def _badge_myst(link: str, badge_url: str) -> str:
+    # MyST's image directive (Sphinx and Jupyter Book), whose :target: makes it a link
+    return f"```{{image}} {badge_url}\n:alt: Launch Binder\n:target: {link}\n```"
+
+
 _BADGES: Final[Mapping[str, Callable[[str, str], str]]] = {
     "markdown": _badge_markdown,
     "rst": _badge_rst,
     "html": _badge_html,
+    "myst": _badge_myst,
 }
 
 
@@ -344,7 +353,7 @@ class LaunchLink:
         return url if self.urlpath is None else f"{url}?urlpath={quote(self.urlpath, safe='/')}"
 
     def badge(self, fmt: BadgeFormat = "markdown", badge_url: str = DEFAULT_BADGE) -> str:
-        """The badge in Markdown, reStructuredText or HTML, linking to `url`."""
+        """The badge in Markdown, reStructuredText, HTML or MyST, linking to `url`."""
         formatter = _BADGES.get(fmt)
         if formatter is None:
             raise SpecError(f"unknown badge format {fmt!r}; known: {', '.join(_BADGES)}")
