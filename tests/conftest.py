@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,6 +18,22 @@ if TYPE_CHECKING:
 # fast but real: short keepalives so stream tests do not wait 25 s
 FAST_LIMITS = StreamLimits(idle_timeout=2.0, total_timeout=10.0)
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _history_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The launches the suite makes go to a history file of its own, never the user's (the
+    CLI's subprocesses inherit it)."""
+    previous = os.environ.get("BINDERFED_HISTORY_FILE")
+    path = tmp_path_factory.mktemp("history") / "history.jsonl"
+    os.environ["BINDERFED_HISTORY_FILE"] = str(path)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("BINDERFED_HISTORY_FILE", None)
+        else:
+            os.environ["BINDERFED_HISTORY_FILE"] = previous
 
 
 @pytest.fixture

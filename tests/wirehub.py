@@ -475,6 +475,11 @@ class _Scenarios(Backend):
             hub.build_count += 1
         elif scenario == "retry-then-ok" and hits <= 1:
             await stream.fail("Internal Server Error", 500)
+        elif scenario in hub.scripts:  # a test's own events, then `ready`
+            for event in hub.scripts[scenario]:
+                await stream.emit(event)
+            await stream.emit(self._ready(request))
+            hub.build_count += 1
         elif scenario in _SCRIPTED:
             await _SCRIPTED[scenario](self, request, stream)
         else:  # "fixture", "retry-then-ok" after the first hit, and any unknown name
@@ -790,6 +795,8 @@ class WireHub(ServerThread):
     * ``check_token_origin`` (False): refuse build tokens made for another origin (BinderHub's
       default; off so that tokens made here can be used through other URLs).
 
+    * ``scripts`` ({}): a scenario name to the events its stream sends before ``ready``
+      (``/build/gh/someone/<name>/HEAD``): a test's own stream.
     * ``hostile_json`` ({}): an endpoint name (``"health"``, ``"versions"``,
       ``"repoproviders"``) or a request path (``"/user/x/api/status"``) to a hostile answer:
       ``"deep"`` (JSON nested ``DEEP_JSON_LEVELS`` deep), ``"huge"`` (a valid JSON object of
@@ -843,6 +850,7 @@ class WireHub(ServerThread):
         self.extra_providers: list[dict[str, Any]] = []
         self.hostile_json: dict[str, str] = {}
         self.hostile_json_bytes = 64 * 1024 * 1024
+        self.scripts: dict[str, list[dict[str, Any]]] = {}
 
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.tokens: list[str] = []

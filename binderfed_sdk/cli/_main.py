@@ -21,12 +21,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from binderfed_sdk.hub._events import BuildEvent
-    from binderfed_sdk.spec._spec import BadgeFormat, Spec
+    from binderfed_sdk.spec._spec import Spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_HUB = "https://mybinder.org"
 MASK = "**********"  # a token not shown
-BADGE_FORMATS: tuple[BadgeFormat, ...] = ("markdown", "rst", "html")
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -78,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("--urlpath", help="what to open after launch, e.g. lab/tree/index.ipynb")
     link.add_argument(
         "--format",
-        choices=("all", "url", *BADGE_FORMATS),
+        choices=("all", "url", "markdown", "rst", "html", "myst"),  # spec's BADGE_FORMATS
         default="all",
         help="print only the launch URL or one badge (default: all of them)",
     )
@@ -118,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--shutdown", action="store_true", help="stop the session right after it is ready"
             )
+            sub.add_argument(
+                "--explain",
+                action="store_true",
+                help="say which launch steps happened (build, image pull, server start) and "
+                "what would avoid them next time",
+            )
 
     hub = commands.add_parser("hub", help="health and versions of one hub")
     hub.add_argument("url", nargs="?", help="hub URL (default: --hub)")
@@ -136,13 +141,22 @@ def _parser() -> argparse.ArgumentParser:
     fed_options(prime)
     prime.add_argument("--members", help="comma-separated member names (default: all)")
 
+    _add_module_parsers(commands)
+    _add_sandbox_parser(commands)
+    return parser
+
+
+def _add_module_parsers(commands: Any) -> None:
+    """The commands that live in modules of their own."""
+    from binderfed_sdk.cli._doctor import add_doctor_parser
+    from binderfed_sdk.cli._history import add_history_parser
     from binderfed_sdk.cli._run import add_run_parser
     from binderfed_sdk.cli._session import add_session_parser
 
     add_run_parser(commands, fed_options)
     add_session_parser(commands)
-    _add_sandbox_parser(commands)
-    return parser
+    add_doctor_parser(commands)
+    add_history_parser(commands)
 
 
 SANDBOX_DESCRIPTION = (
@@ -218,6 +232,11 @@ def _add_sandbox_parser(commands: Any) -> None:
         help="launch the files as they are now, uncommitted changes included",
     )
     for sub in (launch, demo):
+        sub.add_argument(
+            "--explain",
+            action="store_true",
+            help="say which launch steps happened and what would avoid them next time",
+        )
         sub.add_argument("--urlpath", help="what to open, e.g. lab/tree/index.ipynb")
         sub.add_argument("--show-token", action="store_true", help="print the session token")
         sub.add_argument(
@@ -298,6 +317,8 @@ def _cmd_link(args: argparse.Namespace, out: TextIO) -> int:
     spec, urlpath = _spec(args.target)
     urlpath = args.urlpath if args.urlpath is not None else urlpath
     url = spec.launch_url(args.hub, urlpath)
+    from binderfed_sdk.spec._spec import BADGE_FORMATS
+
     badges = {fmt: spec.badge(fmt, hub=args.hub, urlpath=urlpath) for fmt in BADGE_FORMATS}
     if args.json:
         out.write(json.dumps({"spec": str(spec), "url": url, "badges": badges}) + "\n")
@@ -378,6 +399,7 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 printer.finish()
             hub_url = fed.config.member(session.member).url
             limits = fed.config.limits
+            policy = fed.policy
     else:
         from binderfed_sdk.federation._limits import SessionLimits
 
@@ -390,11 +412,15 @@ def _cmd_launch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 printer.finish()
         hub_url = hub.url
         limits = SessionLimits()  # a lone hub's are not known: mybinder.org's numbers
+        policy = None
     try:
         summary = session_summary(
             session, limits, show_token=args.show_token, hub=hub_url, spec=str(spec)
         )
+        if args.json:
+            summary["timeline"] = _timeline(session)
         _print_session(summary, out, as_json=args.json)
+        _after_launch(args, session, out, spec=spec, policy=policy)
     finally:
         # without --shutdown the session is the user's: it stays up until it is culled
         if args.shutdown:
@@ -703,6 +729,27 @@ def write_summary(summary: dict[str, Any], out: TextIO) -> None:
         out.write("token     ********** (--show-token prints it)\n")
 
 
+def _timeline(session: Any) -> dict[str, Any] | None:
+    from binderfed_sdk.cli._history import timeline_json
+
+    timeline = session.timeline
+    return timeline_json(timeline, session.member) if timeline is not None else None
+
+
+def _after_launch(
+    args: argparse.Namespace, session: Any, out: TextIO, *, spec: Spec | None, policy: Any
+) -> None:
+    """After `ready`: the launch's timeline in one line (or explained), and the launch
+    appended to the local history (unless BINDERFED_HISTORY=0). With --json the timeline
+    is in the summary instead."""
+    import io
+
+    from binderfed_sdk.cli._history import after_launch
+
+    shown = io.StringIO() if args.json else out
+    after_launch(session, shown, spec=spec, policy=policy, explain=args.explain)
+
+
 def _print_session(summary: dict[str, Any], out: TextIO, *, as_json: bool) -> None:
     if as_json:
         out.write(json.dumps({"session": summary}) + "\n")
@@ -778,9 +825,15 @@ def _sandbox_launch(
                     commit=local.commit,
                     repository=local.path,
                 )
+                if args.json:
+                    summary["timeline"] = _timeline(session)
+                else:
+                    _print_session(summary, out, as_json=False)
+                _after_launch(args, session, out, spec=None, policy=fed.policy)
             finally:
                 session.close()
-        _print_session(summary, out, as_json=args.json)
+        if args.json:
+            _print_session(summary, out, as_json=True)
         if not args.json and not args.down:
             stop = f" --name {args.name}" if args.name else ""
             out.write(f"stop it all: binderfed sandbox down{stop}\n")
@@ -832,6 +885,8 @@ def main(
             args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse printed its own message (or --help, --version)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    from binderfed_sdk.cli._doctor import run_doctor
+    from binderfed_sdk.cli._history import run_history
     from binderfed_sdk.cli._session import run_session
 
     commands: dict[str, Callable[[], int]] = {
@@ -845,6 +900,8 @@ def main(
         "sandbox": lambda: _cmd_sandbox(args, out, err),
         "run": lambda: _cmd_run(args, out, err),
         "session": lambda: run_session(args, out, err),
+        "doctor": lambda: run_doctor(args, out, err),
+        "history": lambda: run_history(args, out, err),
     }
     try:
         return commands[args.command]()

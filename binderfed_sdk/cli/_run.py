@@ -113,6 +113,9 @@ class MemberOutcome:
     downloads: list[str] = field(default_factory=list)
     memory: str | None = None
     error: str | None = None
+    #: where the launch's time went (`binderfed_sdk.hub._timeline.Timeline`), one line of it
+    timeline: dict[str, Any] | None = None
+    launch: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -136,6 +139,7 @@ class MemberOutcome:
             "notebooks": [nb.__dict__ for nb in self.notebooks],
             "downloads": self.downloads,
             "memory": self.memory,
+            "timeline": self.timeline,
             "error": self.error,
         }
 
@@ -226,6 +230,11 @@ async def run_on_member(
             )
             session.member = member
         outcome.build_seconds = time.monotonic() - started
+        if session.timeline is not None:
+            from binderfed_sdk.cli._history import launch_summary, timeline_json
+
+            outcome.timeline = timeline_json(session.timeline, session.member)
+            outcome.launch = launch_summary(session.timeline)
         await run_in_session(session, plan, outcome, out)
     except BinderFedError as error:
         outcome.error = str(error)
@@ -298,14 +307,16 @@ def run_command(
         rows = [
             [
                 o.member,
-                format_duration(o.build_seconds) if o.build_seconds is not None else "-",
+                printable(o.launch)
+                if o.launch
+                else (format_duration(o.build_seconds) if o.build_seconds is not None else "-"),
                 format_duration(o.run_seconds) if o.run_seconds is not None else "-",
                 o.memory or "-",
                 printable(o.result),
             ]
             for o in outcomes
         ]
-        print_table(out, ["member", "build", "run", "memory", "result"], rows)
+        print_table(out, ["member", "launch", "run", "memory", "result"], rows)
         for outcome in outcomes:
             for notebook in outcome.notebooks:
                 if notebook.written:

@@ -274,6 +274,8 @@ class Federation:
                 plan.failed(member, error)
                 continue
             session.member = member.name
+            if session.timeline is not None:  # the member by its name, not its URL
+                session.timeline = session.timeline.with_member(member.name)
             return session
         raise plan.exhausted()
 

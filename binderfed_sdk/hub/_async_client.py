@@ -39,6 +39,7 @@ from binderfed_sdk.hub._core import (
 )
 from binderfed_sdk.hub._events import BuildEvent
 from binderfed_sdk.hub._models import Health, RateLimit, Versions
+from binderfed_sdk.hub._timeline import Timeline, TimelineBuilder
 from binderfed_sdk.spec._providers import PROVIDERS, ProviderRegistry, RepoProvider
 from binderfed_sdk.spec._spec import Spec, parse
 
@@ -89,10 +90,19 @@ class AsyncBuildStream:
         self._hub = hub
         self.core = core
         self._events: AsyncIterator[BuildEvent] | None = None
+        #: stamps each event's arrival for the timeline (a test may set a scripted one)
+        self.clock: Callable[[], float] = hub.clock
+        self._timeline = TimelineBuilder()
 
     def __aiter__(self) -> AsyncIterator[BuildEvent]:
         if self._events is None:
-            self._events = _arun_stream(self._hub, self.core)
+            builder, clock = self._timeline, self.clock
+            builder.origin = clock()
+
+            def record(event: BuildEvent) -> None:
+                builder.add(event, clock())
+
+            self._events = _arun_stream(self._hub, self.core, record)
         return self._events
 
     async def aclose(self) -> None:
@@ -116,8 +126,15 @@ class AsyncBuildStream:
         that redirects `/build` (as mybinder.org does); else the hub itself."""
         return self.core.served_by
 
+    @property
+    def timeline(self) -> Timeline:
+        """Where the time went so far: the steps, each with its start and duration."""
+        return self._timeline.timeline(member=self.core.served_by)
 
-async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncIterator[BuildEvent]:
+
+async def _arun_stream(
+    hub: AsyncBinderHub, core: BuildStreamCore, record: EventCallback
+) -> AsyncIterator[BuildEvent]:
     # a function, not a method: a generator holding its stream would make a reference cycle,
     # and a loop left early would then keep the connection open until the next gc
     attempt = 0
@@ -134,6 +151,7 @@ async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncItera
                 async for sse in EventSource(response).aiter_sse():
                     event = core.on_event(sse.data)
                     if event is not None:
+                        record(event)
                         yield event
                         if core.finished:
                             return
@@ -143,6 +161,9 @@ async def _arun_stream(hub: AsyncBinderHub, core: BuildStreamCore) -> AsyncItera
             error = as_error(core.served_by, "build", exc, streaming=True, responded=core.responded)
             delay = core.retry_delay(hub.retry, attempt, error)
             if delay is None:
+                failed = getattr(error, "event", None)
+                if isinstance(failed, BuildEvent):  # the timeline ends with the failure
+                    record(failed)
                 # not chained: an httpx error's request is the URL, `build_token` included
                 raise error from None
             await async_sleep(delay)
@@ -256,6 +277,8 @@ class AsyncBinderHub:
         #: the providers this hub's specs may name: built in and installed, and once
         #: `providers()` has read them, the ones the hub lists
         self.repo_providers: ProviderRegistry = PROVIDERS
+        #: the clock the build streams' timelines are stamped with (seconds, monotonic)
+        self.clock: Callable[[], float] = time.monotonic
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(
             headers=self.headers, timeout=self.timeout, follow_redirects=False
@@ -391,6 +414,7 @@ class AsyncBinderHub:
                             allow_session_origins=self.allow_session_origins,
                         )
                         session.max_json_bytes = self.limits.max_json_bytes
+                        session.timeline = stream.timeline
                         if stream.served_by != self.url:
                             session.front_door = self.url
                         break

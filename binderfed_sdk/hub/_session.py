@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from binderfed_sdk.hub._events import BuildEvent
+    from binderfed_sdk.hub._timeline import Timeline
     from binderfed_sdk.insession._model import SessionInfo
     from binderfed_sdk.jupyter._api import RemoteFile
     from binderfed_sdk.jupyter._kernel import Kernel
@@ -122,6 +123,8 @@ class Session:
         self.front_door: str | None = None
         #: the largest JSON answer taken (`api/status`, `binderfed/session`)
         self.max_json_bytes = MAX_JSON_BYTES
+        #: where the launch's time went (set by `launch`; None for a session made otherwise)
+        self.timeline: Timeline | None = None
 
     @classmethod
     def from_ready(

@@ -91,6 +91,9 @@ class SandboxSettings(BaseModel):
     step_timeout: float = 1800.0
     #: local repositories the user allowed (`sandbox up --repo`, `sandbox launch`)
     repos: list[str] = []
+    #: each member builds into its own cache (as real members keep their own images) rather
+    #: than one cache for all (the default: one build serves every member)
+    member_caches: bool = False
 
 
 class ProcessRecord(BaseModel):
@@ -512,7 +515,7 @@ def _start_member(
             "hub_token": hub_token,
             "launch_host": redirector_url,
             "repos_dir": str(repos),
-            "cache_dir": str(folder / "cache"),
+            "cache_dir": str((member_dir if settings.member_caches else folder) / "cache"),
             "registry": registry,
             "secret": secrets.token_hex(32),
             "pod_quota": settings.pod_quota,
