@@ -179,7 +179,15 @@ def test_federation_commands(tmp_path: Path) -> None:
         assert "by launch" in lines["a"]
         assert "by build-only" in lines["c"]
         assert "skipped" in lines["b"]
-        assert lines["member"].split() == ["member", "outcome", "time", "how", "reason"]
+        assert lines["member"].split() == [
+            "member", "outcome", "time", "how", "where", "the", "time", "went", "reason",
+        ]  # fmt: skip
+        assert " on a" in lines["a"]  # each member's timeline: "... total 1 s on a"
+        assert "total " in lines["c"]
+        code, out, _ = run("prime", "gh/org/instant/HEAD", "--federation", fed, "--json")
+        primed = {r["member"]: r for r in json.loads(out.splitlines()[-1])["prime"]}
+        assert primed["a"]["timeline"]["outcome"] == "ready"
+        assert primed["b"]["timeline"] is None  # skipped: no launch, no timeline
         code, out, _ = run(
             "launch", "gh/org/fixture/HEAD", "--federation", fed, "--policy", "pinned:a", "--json"
         )

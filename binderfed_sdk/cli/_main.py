@@ -541,17 +541,21 @@ def _cmd_prime(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps({"prime": [r.model_dump(mode="json") for r in results]}) + "\n")
     else:
         styles = {"ok": "green", "failed": "bold red"}
+        from binderfed_sdk.cli._history import launch_summary
+
         rows = [
             (
                 cell(r.member, "bold"),
                 cell(r.outcome.value, styles.get(r.outcome.value, "yellow")),
                 f"{r.seconds:.1f}s",
                 f"by {r.method}" if r.method else "",
+                launch_summary(r.timeline, r.member) if r.timeline is not None else "",
                 r.reason or "",
             )
             for r in results
         ]
-        print_table(out, ("member", "outcome", "time", "how", "reason"), rows, right={"time"})
+        header = ("member", "outcome", "time", "how", "where the time went", "reason")
+        print_table(out, header, rows, right={"time"})
     return EXIT_FAILED if failed else EXIT_OK
 
 

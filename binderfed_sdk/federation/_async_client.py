@@ -373,14 +373,14 @@ async def _prime_one(
                 async for event in stream:
                     if callback is not None:
                         callback(event)
-            return result(PrimeOutcome.OK, method)
+            return result(PrimeOutcome.OK, method, timeline=stream.timeline)
         except BinderFedError as error:
             if not _build_only_refused(error):
                 raise
         method = "launch"
-        async with await hub.launch(spec, on_event=callback):
+        async with await hub.launch(spec, on_event=callback) as session:
             pass  # shut down at once, whatever happens
-        return result(PrimeOutcome.OK, method)
+        return result(PrimeOutcome.OK, method, timeline=session.timeline)
     except BinderFedError as error:
         return result(PrimeOutcome.FAILED, method, str(error))
 

@@ -367,14 +367,14 @@ def _prime_one(
                 for event in stream:
                     if callback is not None:
                         callback(event)
-            return result(PrimeOutcome.OK, method)
+            return result(PrimeOutcome.OK, method, timeline=stream.timeline)
         except BinderFedError as error:
             if not _build_only_refused(error):
                 raise
         method = "launch"
-        with hub.launch(spec, on_event=callback):
+        with hub.launch(spec, on_event=callback) as session:
             pass  # shut down at once, whatever happens
-        return result(PrimeOutcome.OK, method)
+        return result(PrimeOutcome.OK, method, timeline=session.timeline)
     except BinderFedError as error:
         return result(PrimeOutcome.FAILED, method, str(error))
 

@@ -13,6 +13,7 @@ from binderfed_sdk._errors import (
     BuildFailed,
 )
 from binderfed_sdk._lazy import publish
+from binderfed_sdk.hub._timeline import Timeline
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,6 +40,8 @@ class PrimeResult(BaseModel):
     #: how: "build-only" where the hub allows it, else "launch" (and an immediate shutdown)
     method: str | None = None
     reason: str | None = None
+    #: where the member's time went (build, pull, server start), when it got that far
+    timeline: Timeline | None = None
 
 
 def skip_unhealthy(
@@ -66,11 +69,22 @@ class _PrimeClock:
         self.started = time.monotonic()
 
     def __call__(
-        self, outcome: PrimeOutcome, method: str, reason: str | None = None
+        self,
+        outcome: PrimeOutcome,
+        method: str,
+        reason: str | None = None,
+        timeline: Timeline | None = None,
     ) -> PrimeResult:
         seconds = round(time.monotonic() - self.started, 3)
+        if timeline is not None:  # named by the member, not its hub's URL
+            timeline = timeline.with_member(self.member)
         return PrimeResult(
-            member=self.member, outcome=outcome, seconds=seconds, method=method, reason=reason
+            member=self.member,
+            outcome=outcome,
+            seconds=seconds,
+            method=method,
+            reason=reason,
+            timeline=timeline,
         )
 
 
