@@ -138,3 +138,19 @@ def sandbox_hub_api(state: SandboxState, member: str, *, timeout: float = 5.0) -
         headers={"Authorization": f"token {config['hub_token']}"},
         timeout=timeout,
     )
+
+
+def active_servers(state: SandboxState, wait: float = 20.0) -> list[str]:
+    """`member/user` for every server a sandbox's hubs list as running. A server that stopped
+    itself (`api/shutdown`) is noticed by its hub at the next poll (every 5 s in the sandbox):
+    up to `wait` seconds are given for the list to empty."""
+    deadline = time.monotonic() + wait
+    while True:
+        names = []
+        for member in state.members:
+            with sandbox_hub_api(state, member.name) as api:
+                users = api.get("users", params={"state": "active"}).json()
+                names += [f"{member.name}/{u['name']}" for u in users if u.get("servers")]
+        if not names or time.monotonic() >= deadline:
+            return names
+        time.sleep(0.25)

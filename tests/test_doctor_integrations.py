@@ -8,13 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from servers import running_sandbox, sandbox_hub_api
+from servers import active_servers, running_sandbox
 
 import binderfed_sdk
 from binderfed_sdk.sandbox import manager
@@ -130,20 +129,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Sandbo
         yield state
 
 
-def running_servers(state: manager.SandboxState, wait: float = 20.0) -> list[str]:
-    """Users with a server on any member (a hub notices a stopped server at its next poll)."""
-    deadline = time.monotonic() + wait
-    while True:
-        names = []
-        for member in state.members:
-            with sandbox_hub_api(state, member.name) as api:
-                users = api.get("users", params={"state": "active"}).json()
-                names += [f"{member.name}/{u['name']}" for u in users if u.get("servers")]
-        if not names or time.monotonic() >= deadline:
-            return names
-        time.sleep(0.25)
-
-
 def test_action_primes_every_member_and_leaves_nothing_running(
     sandbox: manager.SandboxState,
 ) -> None:
@@ -162,4 +147,4 @@ def test_action_primes_every_member_and_leaves_nothing_running(
     assert sorted(line.rsplit(" on ", 1)[1].split(", ")) == sorted(names)
     for name in names:
         assert f"  {name}: ok (" in done.stdout
-    assert running_servers(sandbox) == []
+    assert active_servers(sandbox) == []

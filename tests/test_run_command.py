@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import nbformat
 import psutil
 import pytest
-from servers import running_sandbox, sandbox_hub_api
+from servers import active_servers, running_sandbox
 
 from binderfed_sdk.cli._main import main as cli_main
 from binderfed_sdk.sandbox import manager
@@ -68,22 +68,6 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def running_servers(state: manager.SandboxState, wait: float = 20.0) -> list[str]:
-    """Users with a server the hub lists as running, on every member. A server that stopped
-    itself (`api/shutdown`) is noticed by its hub at the next poll (every 5 s here): up to
-    `wait` seconds are given for the list to empty."""
-    deadline = time.monotonic() + wait
-    while True:
-        names = []
-        for member in state.members:
-            with sandbox_hub_api(state, member.name) as api:
-                users = api.get("users", params={"state": "active"}).json()
-                names += [f"{member.name}/{u['name']}" for u in users if u.get("servers")]
-        if not names or time.monotonic() >= deadline:
-            return names
-        time.sleep(0.25)
-
-
 def test_run_uploads_runs_with_a_parameter_and_downloads(
     sandbox: manager.SandboxState, tmp_path: Path
 ) -> None:
@@ -115,7 +99,7 @@ def test_run_uploads_runs_with_a_parameter_and_downloads(
     assert executed.cells[1].metadata["tags"] == ["injected-parameters"]
     assert executed.cells[-1].outputs[0]["text"] == "total 140\n"
     assert result["memory"]  # the session's extension reported it at the end
-    assert running_servers(sandbox) == []
+    assert active_servers(sandbox) == []
 
 
 def test_an_error_cell_exits_1_with_the_cell_and_traceback(
@@ -133,7 +117,7 @@ def test_an_error_cell_exits_1_with_the_cell_and_traceback(
     traceback = executed.cells[1].outputs[0]["traceback"]
     assert any("broken on purpose" in line for line in traceback)
     assert executed.cells[2].outputs == []  # the run stopped there
-    assert running_servers(sandbox) == []
+    assert active_servers(sandbox) == []
 
 
 def test_a_cell_past_its_timeout_is_interrupted(
@@ -148,7 +132,7 @@ def test_a_cell_past_its_timeout_is_interrupted(
     assert code == 1
     assert "ran past its timeout of 3 s" in stdout
     assert time.monotonic() - started < 60
-    assert running_servers(sandbox) == []
+    assert active_servers(sandbox) == []
 
 
 def test_on_each_member(sandbox: manager.SandboxState, tmp_path: Path) -> None:
@@ -167,7 +151,7 @@ def test_on_each_member(sandbox: manager.SandboxState, tmp_path: Path) -> None:
     for name in members:  # each ran on its own member, results kept apart
         executed = nbformat.read(out / name / "m.ipynb", as_version=4)  # type: ignore[no-untyped-call]
         assert executed.cells[0].outputs[0]["text"] == f"{name}\n"
-    assert running_servers(sandbox) == []
+    assert active_servers(sandbox) == []
 
 
 def test_ctrl_c_leaves_no_session_and_no_kernel(
@@ -203,4 +187,4 @@ def test_ctrl_c_leaves_no_session_and_no_kernel(
     assert code == 130
     _, alive = psutil.wait_procs(kernels, timeout=30)
     assert alive == []
-    assert running_servers(sandbox) == []
+    assert active_servers(sandbox) == []

@@ -9,7 +9,6 @@ and made in a staging folder, so an interrupted one leaves nothing half-installe
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -21,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from binderfed_sdk._errors import SandboxError
 from binderfed_sdk._format import format_duration
+from binderfed_sdk.sandbox._lock import file_lock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 __all__ = ["cache_root", "find_proxy", "installed_proxy"]
 
@@ -64,30 +64,6 @@ def find_proxy(say: Callable[[str], None]) -> str:
     return str(target)
 
 
-@contextlib.contextmanager
-def _locked(path: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """An exclusive lock on `path`, waited for up to LOCK_TIMEOUT."""
-    with path.open("a") as handle:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        told = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    msg = f"another {PROXY} install holds {path} for too long; try again"
-                    raise SandboxError(msg) from None
-                if not told:
-                    say(f"waiting for another install of {PROXY} to finish...")
-                    told = True
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _install(say: Callable[[str], None]) -> None:
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
@@ -98,7 +74,12 @@ def _install(say: Callable[[str], None]) -> None:
         raise SandboxError(msg)
     prefix = node_prefix()
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(prefix.parent / "node.lock", say):
+    with file_lock(
+        prefix.parent / "node.lock",
+        timeout=LOCK_TIMEOUT,
+        waiting=lambda: say(f"waiting for another install of {PROXY} to finish..."),
+        busy=f"another {PROXY} install holds its lock for too long; try again",
+    ):
         if installed_proxy().exists():  # another `up` installed it while we waited
             return
         staging = prefix.with_name(f"node.installing-{os.getpid()}")

@@ -15,7 +15,6 @@ umask 077 so the files they make are private too.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -34,6 +33,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict
 
 from binderfed_sdk._errors import SandboxError
+from binderfed_sdk.sandbox._lock import file_lock
 from binderfed_sdk.sandbox._proxy import cache_root, find_proxy
 from binderfed_sdk.sandbox.builder import BuilderConfig
 
@@ -245,26 +245,6 @@ def write_private(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-@contextlib.contextmanager
-def _locked(path: Path, timeout: float = 30.0) -> Iterator[None]:
-    """An exclusive lock on `path` (waited for up to `timeout` s)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE_FILE)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    msg = f"{path} stayed locked for {timeout:g} s; try again"
-                    raise SandboxError(msg) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def allowed_repositories(folder: Path | None = None) -> list[str]:
     """The local repositories the sandbox in `folder` may build (besides its own folder)."""
     path = (folder or sandbox_dir()) / ALLOWED_NAME
@@ -283,7 +263,7 @@ def allow_repository(path: str | os.PathLike[str], *, folder: Path | None = None
     folder = folder or sandbox_dir()
     _claim(folder)
     real = os.path.realpath(path)
-    with _locked(folder / (ALLOWED_NAME + ".lock")):
+    with file_lock(folder / (ALLOWED_NAME + ".lock"), timeout=30.0):
         repositories = allowed_repositories(folder)
         if real in repositories:
             return False
