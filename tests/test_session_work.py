@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -16,6 +18,7 @@ from servers import JupyterServer, start_jupyter_server
 from binderfed_sdk import AsyncSession, Session
 from binderfed_sdk._errors import ExecutionError, ExecutionTimeout, RemotePathError, SessionError
 from binderfed_sdk.jupyter._cells import inject_parameters
+from binderfed_sdk.jupyter._messages import execute_request
 from binderfed_sdk.jupyter._paths import remote_path
 
 if TYPE_CHECKING:
@@ -265,3 +268,25 @@ def test_a_cell_past_its_timeout_is_interrupted(session: Session, server: Jupyte
         session.run_notebook(nb, timeout=2)
     assert raised.value.cell == 1
     assert {k["id"] for k in kernels(server)} == before  # its kernel was shut down
+
+
+def test_closing_never_hangs_on_unread_output(session: Session, server: JupyterServer) -> None:
+    """Output nobody reads fills the websocket reader's queue (512 messages); closing the
+    kernel must still return (the reader, blocked on its full queue, is freed)."""
+    kernel = session.kernel().start()
+    kernel_id = kernel.id
+    # sent, never read: 2,000 flushed prints are far more than the reader's queue holds
+    kernel._send(
+        "execute_request", execute_request("for i in range(2000): print(i, flush=True)"), "shell"
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the kernel has printed it all
+        state = next(k for k in kernels(server) if k["id"] == kernel_id)["execution_state"]
+        if state == "idle":
+            break
+        time.sleep(0.2)
+    closing = threading.Thread(target=kernel.shutdown, daemon=True)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive(), "closing the kernel hung"
+    assert all(k["id"] != kernel_id for k in kernels(server))

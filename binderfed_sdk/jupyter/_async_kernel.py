@@ -34,6 +34,8 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 START_TIMEOUT = 60.0
 #: after an interrupt, how long the kernel may take to report idle
 INTERRUPT_GRACE = 10.0
+#: at most this many unread messages are taken when closing (the reader's queue holds 512)
+DRAIN_LIMIT = 100_000
 
 
 class AsyncKernel:
@@ -199,10 +201,11 @@ class AsyncKernel:
             )  # fmt: skip
 
     async def shutdown(self) -> None:
-        """Close the connection and shut the kernel down (no error if it is gone already)."""
-        with contextlib.suppress(Exception):
-            await self._stack.aclose()  # no exception passed in: httpx-ws wraps none
-        self._ws = None
+        """Shut the kernel down and close the connection (no error if it is gone already).
+
+        The kernel goes first, so that the server stops sending; then what the connection's
+        reader still holds is taken, so that a reader blocked on its full queue (messages of
+        other clients of this kernel, never read) is free to end: closing never hangs."""
         if self.id is not None:
             kernel_id, self.id = self.id, None
             with contextlib.suppress(Exception):  # a session that is gone has no kernel left
@@ -210,6 +213,19 @@ class AsyncKernel:
                     "DELETE", f"api/kernels/{quote(kernel_id)}", "shut the kernel down",
                     ok=frozenset({200, 204, 404}),
                 )  # fmt: skip
+        await self._drain()
+        with contextlib.suppress(Exception):
+            await self._stack.aclose()  # no exception passed in: httpx-ws wraps none
+        self._ws = None
+
+    async def _drain(self) -> None:
+        if self._ws is None:
+            return
+        for _ in range(DRAIN_LIMIT):
+            try:
+                await self._ws.receive(timeout=0)
+            except Exception:  # noqa: BLE001 - empty (either twin's way), or closed: done
+                return
 
     async def __aenter__(self) -> Self:
         if self.id is None:
