@@ -24,6 +24,7 @@ from urllib.parse import unquote
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from binderfed_sdk._errors import ConfigError
+from binderfed_sdk._files import write_private
 from binderfed_sdk._redact import redact
 from binderfed_sdk.federation._routing import routing_key
 from binderfed_sdk.hub._timeline import Timeline
@@ -203,15 +204,7 @@ class History:
                 break
             budget -= len(line)
             keep.append(line)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.writelines(reversed(keep))
-            temporary.replace(self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
+        write_private(self.path, b"".join(reversed(keep)))
 
     def records(self) -> list[LaunchRecord]:
         """The records, oldest first; unreadable lines skipped."""

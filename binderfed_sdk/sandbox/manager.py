@@ -33,6 +33,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict
 
 from binderfed_sdk._errors import SandboxError
+from binderfed_sdk._files import write_private
 from binderfed_sdk.sandbox._lock import file_lock
 from binderfed_sdk.sandbox._proxy import cache_root, find_proxy
 from binderfed_sdk.sandbox.builder import BuilderConfig
@@ -229,20 +230,6 @@ def _claim(folder: Path) -> None:
         )
         raise SandboxError(msg)
     _private_dir(folder)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `path` whole and 0600 from its first byte: a temporary file renamed into place,
-    so a reader never sees half of it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE_FILE)
-    try:
-        os.fchmod(fd, _PRIVATE_FILE)
-        with os.fdopen(fd, "w", closefd=False) as out:
-            out.write(text)
-    finally:
-        os.close(fd)
-    temporary.replace(path)
 
 
 def allowed_repositories(folder: Path | None = None) -> list[str]:
